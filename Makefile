@@ -1,0 +1,37 @@
+# Two commands: `make demo` (embedded, no cloud) and `make test` (whole suite, starts Azurite itself).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench serve clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/shoplake demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+# The test session starts Azurite from node_modules on free ports and stops it afterwards.
+test: $(STAMP) node_modules/.installed lint
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) bench/ingest.py
+
+serve: $(STAMP)
+	$(VENV)/bin/shoplake serve
+
+clean:
+	rm -rf $(VENV) node_modules lake out .pytest_cache

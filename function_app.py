@@ -1,0 +1,49 @@
+"""Azure Functions entry point: wiring only.
+
+Each function turns binding objects into plain values and calls `shared`; the logic, and
+every setting it needs, lives there. Importing this module does no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import List  # noqa: UP035 - the worker's converters reject `list[...]` annotations
+
+import azure.functions as func
+
+from shared.api import create_app
+from shared.events.ingest import EventBatch
+from shared.services import current_services
+from shared.settings import current_settings
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel(current_settings().http_auth_level))
+_asgi = func.AsgiMiddleware(create_app())
+
+
+@app.function_name("http_api")
+@app.route(route="{*route}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+async def http_api(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    """Every /api/* route, served by the FastAPI app."""
+    return await _asgi.handle_async(req, context)
+
+
+# Bad events are quarantined, never raised; an exception here means storage failed, so the
+# batch is retried (forever, backing off) rather than checkpointed past and lost.
+@app.function_name("ingest_events")
+@app.retry(strategy="exponential_backoff", max_retry_count="-1",
+           minimum_interval="00:00:05", maximum_interval="00:05:00")
+@app.event_hub_message_trigger(
+    arg_name="events",
+    event_hub_name="%EVENTHUB_NAME%",
+    connection="EVENTHUB_CONNECTION",
+    consumer_group="%EVENTHUB_CONSUMER_GROUP%",
+    cardinality=func.Cardinality.MANY,
+    data_type=func.DataType.BINARY,
+)
+def ingest_events(events: List[func.EventHubEvent]) -> None:  # noqa: UP006 - see import
+    partition = events[0].metadata["PartitionContext"]["PartitionId"]
+    current_services().ingest(EventBatch.from_eventhub(
+        partition,
+        [event.get_body() for event in events],
+        [event.sequence_number for event in events],
+        [event.enqueued_time for event in events],
+    ))

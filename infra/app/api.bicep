@@ -1,0 +1,123 @@
+// The shoplake function app: the Flex Consumption host plus shoplake's own settings,
+// which shared/settings.py reads (see infra/README.md for the full table).
+
+@description('Function app name.')
+param name string
+
+@description('Flex Consumption plan name.')
+param planName string
+
+@description('Azure region.')
+param location string
+
+@description('Tags for the plan and the app.')
+param tags object = {}
+
+@description('azd service name (azure.yaml).')
+param serviceName string = 'api'
+
+@description('Host storage account (AzureWebJobsStorage, deployment packages).')
+param storageAccountName string
+
+@description('Deployment package container in the host storage account.')
+param deploymentStorageContainerName string
+
+@description('Application Insights component name.')
+param applicationInsightsName string
+
+@description('Resource id of the user-assigned identity.')
+param identityId string
+
+@description('Client id of the user-assigned identity.')
+param identityClientId string
+
+@description('Lake root, abfss://<container>@<account>.dfs.<suffix>/<path>.')
+param lakeUrl string
+
+@description('Event Hubs namespace host, <namespace>.servicebus.windows.net.')
+param eventHubsFullyQualifiedNamespace string
+
+@description('Event hub the ingest_events trigger reads.')
+param eventHubName string
+
+@description('Consumer group of the ingest_events trigger.')
+param eventHubConsumerGroup string
+
+@description('Authorization level of the HTTP API.')
+@allowed([
+  'anonymous'
+  'function'
+  'admin'
+])
+param httpAuthLevel string = 'function'
+
+@description('Largest accepted event body in bytes (larger ones are quarantined).')
+@minValue(1)
+param maxEventBytes int = 32768
+
+@description('Largest POST /api/events body in bytes (larger requests get 413).')
+@minValue(1)
+param maxRequestBytes int = 4194304
+
+@description('Python version of the worker.')
+@allowed([
+  '3.10'
+  '3.11'
+  '3.12'
+  '3.13'
+])
+param pythonVersion string = '3.11'
+
+@description('Memory of each instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Most instances the app scales out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Extra app settings, merged over the shoplake settings below.')
+param extraAppSettings object = {}
+
+var shoplakeSettings = {
+  // azure-identity's DefaultAzureCredential picks the user-assigned identity by this id.
+  AZURE_CLIENT_ID: identityClientId
+  LAKE_URL: lakeUrl
+  // Identity-based connection `EVENTHUB_CONNECTION` of the ingest_events trigger.
+  EVENTHUB_CONNECTION__fullyQualifiedNamespace: eventHubsFullyQualifiedNamespace
+  EVENTHUB_CONNECTION__credential: 'managedidentity'
+  EVENTHUB_CONNECTION__clientId: identityClientId
+  EVENTHUB_NAME: eventHubName
+  EVENTHUB_CONSUMER_GROUP: eventHubConsumerGroup
+  HTTP_AUTH_LEVEL: httpAuthLevel
+  MAX_EVENT_BYTES: string(maxEventBytes)
+  MAX_REQUEST_BYTES: string(maxRequestBytes)
+}
+
+module functionApp '../core/host/functions-flexconsumption.bicep' = {
+  name: '${serviceName}-flex-consumption'
+  params: {
+    name: name
+    planName: planName
+    location: location
+    tags: tags
+    serviceName: serviceName
+    storageAccountName: storageAccountName
+    deploymentStorageContainerName: deploymentStorageContainerName
+    identityId: identityId
+    identityClientId: identityClientId
+    applicationInsightsName: applicationInsightsName
+    pythonVersion: pythonVersion
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    appSettings: union(shoplakeSettings, extraAppSettings)
+  }
+}
+
+output SERVICE_API_NAME string = functionApp.outputs.name
+output SERVICE_API_URI string = 'https://${functionApp.outputs.defaultHostName}'

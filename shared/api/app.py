@@ -1,0 +1,81 @@
+"""The FastAPI application and its error contract: every error is JSON, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared import __version__
+from shared.api import events, health
+from shared.services import Services
+
+logger = logging.getLogger("shoplake.api")
+
+
+def create_app(services: Services | None = None) -> FastAPI:
+    """The API; `services` defaults to the process-wide ones, resolved on first request."""
+    api = FastAPI(
+        title="shoplake",
+        version=__version__,
+        summary="E-commerce lakehouse API: event ingestion (more endpoints in later releases).",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    api.state.services = services
+    _publish_event_schema(api)
+    api.include_router(events.router, prefix="/api")
+    api.include_router(health.router, prefix="/api")
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = error.detail if isinstance(error.detail, dict) else {"message": str(error.detail)}
+        return JSONResponse({"error": _ERROR_NAMES.get(error.status_code, "error"), **code},
+                            status_code=error.status_code, headers=error.headers)
+
+    @api.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"where": ".".join(str(part) for part in e["loc"]), "message": e["msg"]}
+            for e in error.errors()
+        ]
+        return JSONResponse({"error": "bad_request", "message": "the request is invalid",
+                             "problems": problems}, status_code=400)
+
+    @api.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal_error",
+                             "message": "the server failed; the error is logged"},
+                            status_code=500)
+
+    return api
+
+
+def _publish_event_schema(api: FastAPI) -> None:
+    """Add the event contract to the OpenAPI document as `ShopperEvent`."""
+    build = api.openapi
+
+    def openapi() -> dict:
+        if api.openapi_schema is None:
+            document = build()
+            document.setdefault("components", {}).setdefault("schemas", {})[
+                "ShopperEvent"] = events.event_schema_component()
+            api.openapi_schema = document
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
+
+
+_ERROR_NAMES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}

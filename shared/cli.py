@@ -1,0 +1,177 @@
+"""`shoplake`: the command line. Every command runs the same library code as the Functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from shared.settings import Settings
+
+app = typer.Typer(
+    name="shoplake",
+    help="Serverless e-commerce lakehouse: ingest, refine, serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+class State:
+    settings: Settings
+
+
+state = State()
+
+
+@app.callback()
+def main_options(
+    lake: Annotated[str | None, typer.Option(
+        "--lake", metavar="PATH_OR_URL", envvar="LAKE_URL", show_envvar=True,
+        help="Lake root: a folder, az://container/path or abfss://container@account.dfs."
+             "core.windows.net/path.")] = None,
+) -> None:
+    overrides = {"lake_url": lake} if lake else {}
+    state.settings = Settings(**overrides)
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(min=1, max=120, help="Days of shop history.")] = 21,
+    sessions_per_day: Annotated[int, typer.Option(min=10, help="Average sessions a day.")] = 1200,
+    poison_rate: Annotated[float, typer.Option(min=0, max=0.5, help="Share of poison events "
+                                               "mixed in, as buggy producers send them.")] = 0.005,
+    out: Annotated[Path, typer.Option(help="Where the simulated exports go.")] = Path("out"),
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Embedded end-to-end run: simulate a shop and ingest its events (no cloud needed)."""
+    from shared.demo import run_demo
+
+    run_demo(state.settings, days=days, sessions_per_day=sessions_per_day,
+             poison_rate=poison_rate, out=out, seed=seed, console=console)
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Folder for the CSV exports and events.ndjson.")] = Path(
+        "out"),
+    days: Annotated[int, typer.Option(min=1, max=3650)] = 28,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2026-09-01",
+    products: Annotated[int, typer.Option(min=30)] = 400,
+    customers: Annotated[int, typer.Option(min=10)] = 2000,
+    sessions_per_day: Annotated[int, typer.Option(min=1)] = 1500,
+    seed: Annotated[int, typer.Option()] = 7,
+    to: Annotated[str, typer.Option(help="`files` writes exports; `eventhub` also sends the "
+                                    "events to EVENTHUB_NAME.")] = "files",
+) -> None:
+    """Simulate a shop: catalogue, customers, funnel sessions, orders and events."""
+    from shared.simulator import (
+        ShopConfig,
+        event_bodies,
+        event_partition_keys,
+        open_producer,
+        send_to_eventhub,
+        simulate_shop,
+        write_exports,
+    )
+
+    if to not in ("files", "eventhub"):
+        raise typer.BadParameter("use --to files or --to eventhub", param_hint="--to")
+    config = ShopConfig(seed=seed, start=_date(start), days=days, products=products,
+                        customers=customers, sessions_per_day=sessions_per_day)
+    shop = simulate_shop(config)
+    files = write_exports(shop, out)
+    console.print(f"wrote {files}")
+    if to == "eventhub":
+        with open_producer(state.settings) as producer:
+            for day in shop.days():
+                summary = send_to_eventhub(event_bodies(day.events),
+                                           event_partition_keys(day.events), producer)
+                console.print(f"{day.date}: {summary}")
+
+
+@app.command("ingest-events")
+def ingest_events(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON events.")],
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Ingest an NDJSON file through the same path as Event Hubs, in batches.
+
+    The file is streamed; its batches are named from a digest of its content and the line
+    numbers, so ingesting the same file again rewrites the same files.
+    """
+    from shared.events.files import ndjson_batches
+    from shared.services import Services
+
+    services = Services(state.settings)
+    totals: dict[str, int] = {"batches": 0, "received": 0, "landed": 0, "quarantined": 0}
+    reasons: dict[str, int] = {}
+    for batch in ndjson_batches(file, batch_size, datetime.now(UTC)):
+        result = services.ingest(batch)
+        totals["batches"] += 1
+        for key in ("received", "landed", "quarantined"):
+            totals[key] += getattr(result, key)
+        for reason, count in result.reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    summary = {**totals, "reasons": dict(sorted(reasons.items())),
+               "lake": state.settings.lake_url}
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        console.print(summary)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Run the HTTP API locally with uvicorn (the same app the Function serves)."""
+    import uvicorn
+
+    from shared.api import create_app
+    from shared.services import Services
+
+    uvicorn.run(create_app(Services(state.settings)), host=host, port=port)
+
+
+@app.command()
+def schema(
+    write: Annotated[bool, typer.Option(help="Rewrite shared/events/event.schema.json.")] = False,
+) -> None:
+    """Print the event contract as JSON Schema."""
+    from shared.events import contract
+
+    text = contract.json_schema_text()
+    if write:
+        target = Path(contract.__file__).with_name("event.schema.json")
+        target.write_text(text, encoding="utf-8")
+        console.print(f"wrote {target}")
+    else:
+        sys.stdout.write(text)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a YYYY-MM-DD date") from None
+
+
+def main() -> None:
+    """Entry point: configuration mistakes are reported in one line, not a traceback."""
+    from pydantic import ValidationError
+
+    from shared.settings import ConfigurationError
+
+    try:
+        app()
+    except (ConfigurationError, ValidationError) as error:
+        console.print(f"[red]configuration error:[/red] {error}")
+        sys.exit(2)

@@ -1,0 +1,211 @@
+"""The contract's rules, applied to a whole batch at once with Arrow and NumPy kernels.
+
+Each rule yields a boolean mask over the batch; a row takes the reason of the first rule it
+fails (rules run in the order written here), so every rejected row has exactly one reason.
+Columns are converted to NumPy once and the per-type rules work on event-type codes, which
+keeps a 1,000-event batch to a few dozen kernel calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from shared.events.contract import (
+    EARLIEST_OCCURRED_AT,
+    ENVELOPE_REQUIRED,
+    EVENT_TYPES,
+    FIELDS,
+    FIELDS_BY_NAME,
+    IDENTITY_FIELDS,
+    REASONS,
+    REQUIRED_BY_TYPE,
+    SCHEMA_VERSIONS,
+)
+from shared.events.parse import ParsedBatch
+from shared.events.timestamps import parse_rfc3339
+
+_EARLIEST_US = int(np.datetime64(EARLIEST_OCCURRED_AT.rstrip("Z"), "us").astype(np.int64))
+_EVENT_TYPES = pa.array(EVENT_TYPES)
+_SCHEMA_VERSIONS = pa.array(SCHEMA_VERSIONS, pa.float64())
+
+
+@dataclass(frozen=True)
+class Rule:
+    reason: str
+    field: str | None
+    detail: str  # may name {event_type}, filled in per rejected row
+
+
+@dataclass
+class Verdicts:
+    """Per row: accepted (reason -1), or the reason code, offending field and detail."""
+
+    reason: np.ndarray  # int8 index into REASONS
+    field: list[str | None]
+    detail: list[str | None]
+    occurred_at: pa.TimestampArray
+
+    @property
+    def accepted(self) -> np.ndarray:
+        return self.reason < 0
+
+
+class _Checks:
+    """Collects (rule, mask) pairs in order and resolves each row's first failure."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self.rules: list[Rule] = []
+        self.masks: list[np.ndarray] = []
+
+    def add(self, mask: np.ndarray, reason: str, field: str | None, detail: str) -> None:
+        if mask.any():
+            self.rules.append(Rule(reason, field, detail))
+            self.masks.append(mask)
+
+    def failing(self) -> np.ndarray:
+        failing = np.zeros(self.rows, dtype=bool)
+        for mask in self.masks:
+            failing |= mask
+        return failing
+
+    def resolve(self, event_types: pa.ChunkedArray) -> tuple[np.ndarray, list, list]:
+        reason = np.full(self.rows, -1, dtype=np.int8)
+        fields: list[str | None] = [None] * self.rows
+        details: list[str | None] = [None] * self.rows
+        if not self.masks:
+            return reason, fields, details
+        stacked = np.vstack(self.masks)
+        first_rule = stacked.argmax(axis=0)
+        for row in np.flatnonzero(stacked.any(axis=0)):
+            rule = self.rules[first_rule[row]]
+            reason[row] = REASONS.index(rule.reason)
+            fields[row] = rule.field
+            details[row] = rule.detail.format(event_type=event_types[int(row)].as_py())
+        return reason, fields, details
+
+
+def _numpy(array: pa.Array | pa.ChunkedArray, null: object) -> np.ndarray:
+    return pc.fill_null(array, null).to_numpy(zero_copy_only=False)
+
+
+def _absent(column: pa.ChunkedArray) -> np.ndarray:
+    """Null, or for strings also "": a required value that is empty is missing."""
+    if column.null_count == len(column):  # optional fields are mostly all-null in a batch
+        return np.ones(len(column), dtype=bool)
+    if pa.types.is_string(column.type):
+        return _numpy(pc.equal(column, pa.scalar("", pa.string())), True)
+    return _numpy(pc.is_null(column), True)
+
+
+def _too_long(column: pa.ChunkedArray, max_length: int) -> np.ndarray:
+    """Longer than `max_length` characters; byte lengths bound them, and are nearly free."""
+    byte_lengths = _numpy(pc.binary_length(column), 0)
+    if not (byte_lengths > max_length).any():
+        return np.zeros(len(column), dtype=bool)
+    return _numpy(pc.utf8_length(column), 0) > max_length
+
+
+# For each field some event types require: a lookup from event-type code (-1 = unknown,
+# which indexes the trailing False) to "this row needs the field".
+_REQUIRED_FOR_CODE = {
+    name: np.array([name in REQUIRED_BY_TYPE[t] for t in EVENT_TYPES] + [False])
+    for name in dict.fromkeys(n for required in REQUIRED_BY_TYPE.values() for n in required)
+}
+
+
+def validate(
+    parsed: ParsedBatch,
+    body_sizes: np.ndarray,
+    received_at_us: np.ndarray,
+    *,
+    max_event_bytes: int,
+    future_tolerance_s: int,
+) -> Verdicts:
+    """Check every row of `parsed`; `received_at_us` is each row's reference clock (UTC µs)."""
+    table = parsed.table
+    rows = table.num_rows
+    checks = _Checks(rows)
+    checks.add(body_sizes > max_event_bytes, "oversize", None,
+               f"event body is larger than {max_event_bytes} bytes")
+    for problem_row, (reason, field, detail) in sorted(parsed.problems.items()):
+        mask = np.zeros(rows, dtype=bool)
+        mask[problem_row] = True
+        checks.add(mask, reason, field, detail.replace("{", "{{").replace("}", "}}"))
+
+    absent = {f.name: _absent(table[f.name]) for f in FIELDS}
+    numbers = {f.name: _numpy(table[f.name], np.nan) for f in FIELDS
+               if f.json_type != "string" and not absent[f.name].all()}
+    for name, values in numbers.items():
+        if FIELDS_BY_NAME[name].json_type == "integer":
+            checks.add((values != np.floor(values)) & ~np.isnan(values), "wrong_type", name,
+                       f"{name} must be a JSON integer, got a number with a fraction")
+    for name in ENVELOPE_REQUIRED:
+        checks.add(absent[name], "missing_field", name, f"{name} is required")
+    version_ok = _numpy(pc.is_in(table["schema_version"], value_set=_SCHEMA_VERSIONS), True)
+    checks.add(~version_ok, "unsupported_schema_version", "schema_version",
+               f"schema_version must be one of {list(SCHEMA_VERSIONS)}")
+    type_code = _numpy(pc.index_in(table["event_type"], value_set=_EVENT_TYPES), -1).astype(
+        np.intp)
+    checks.add((type_code < 0) & ~absent["event_type"], "unknown_event_type", "event_type",
+               f"event_type must be one of {', '.join(EVENT_TYPES)}")
+    checks.add(np.logical_and.reduce([absent[name] for name in IDENTITY_FIELDS]),
+               "missing_field", IDENTITY_FIELDS[0], f"{' or '.join(IDENTITY_FIELDS)} is required")
+    for name, required_for_code in _REQUIRED_FOR_CODE.items():
+        checks.add(required_for_code[type_code] & absent[name], "missing_field", name,
+                   f"{name} is required for {{event_type}}")
+
+    occurred_at = parse_rfc3339(table["occurred_at"].combine_chunks())
+    occurred_us = _numpy(occurred_at.cast(pa.int64()), np.iinfo(np.int64).min)
+    unparsed = occurred_us == np.iinfo(np.int64).min
+    checks.add(unparsed & ~absent["occurred_at"], "bad_timestamp", "occurred_at",
+               "occurred_at must be an RFC 3339 date-time with a zone offset")
+    checks.add(occurred_us > received_at_us + future_tolerance_s * 1_000_000,
+               "future_timestamp", "occurred_at",
+               f"occurred_at is more than {future_tolerance_s} s after the event was received")
+    checks.add(~unparsed & (occurred_us < _EARLIEST_US), "out_of_range", "occurred_at",
+               f"occurred_at is before {EARLIEST_OCCURRED_AT}")
+
+    for contract_field in FIELDS:
+        column = table[contract_field.name]
+        if absent[contract_field.name].all():
+            continue
+        low, high = contract_field.minimum, contract_field.maximum
+        if low is not None and high is not None:
+            values = numbers[contract_field.name]
+            checks.add((values < low) | (values > high), "out_of_range", contract_field.name,
+                       f"{contract_field.name} must be between {low:g} and {high:g}")
+        if contract_field.max_length is not None:
+            checks.add(_too_long(column, contract_field.max_length), "out_of_range",
+                       contract_field.name,
+                       f"{contract_field.name} is longer than {contract_field.max_length} "
+                       "characters")
+        if contract_field.pattern is not None:
+            matches = _numpy(pc.match_substring_regex(column, contract_field.pattern), True)
+            checks.add(~matches & ~absent[contract_field.name], "bad_format",
+                       contract_field.name, f"{contract_field.name} must match "
+                       f"{contract_field.pattern}".replace("{", "{{").replace("}", "}}"))
+
+    checks.add(_repeated(table["event_id"], ~checks.failing()), "duplicate_event_id",
+               "event_id", "event_id already appeared earlier in this batch")
+    reason, fields, details = checks.resolve(table["event_type"])
+    return Verdicts(reason, fields, details, occurred_at)
+
+
+def _repeated(ids: pa.ChunkedArray, candidates: np.ndarray) -> np.ndarray:
+    """True for each candidate row whose id an earlier candidate row already carries."""
+    repeated = np.zeros(len(candidates), dtype=bool)
+    rows = np.flatnonzero(candidates)
+    if rows.size == 0:
+        return repeated
+    codes = _numpy(pc.dictionary_encode(ids.combine_chunks()).indices, -1)
+    _, first = np.unique(codes[rows], return_index=True)
+    if first.size == rows.size:
+        return repeated
+    repeated[rows] = True
+    repeated[rows[first]] = False
+    return repeated

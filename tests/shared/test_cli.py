@@ -1,0 +1,108 @@
+"""The `shoplake` command line, in process and as the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shared.cli import app, main
+from shared.events.contract import json_schema
+from shared.events.raw import raw_events
+from shared.lake import Lake
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOPLAKE = ROOT / ".venv" / "bin" / "shoplake"
+runner = CliRunner()
+
+
+def test_schema_prints_the_contract() -> None:
+    result = runner.invoke(app, ["schema"])
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == json_schema()
+
+
+def test_ingest_events_lands_a_file_idempotently(tmp_path: Path,
+                                                 shop_bodies: list[bytes]) -> None:
+    events = tmp_path / "events.ndjson"
+    events.write_bytes(b"\n".join([*shop_bodies[:250], b"{broken", b""]) + b"\n")
+    lake = tmp_path / "lake"
+
+    runs = [runner.invoke(app, ["--lake", str(lake), "ingest-events", str(events),
+                                "--batch-size", "100", "--json"]) for _ in range(2)]
+
+    assert [r.exit_code for r in runs] == [0, 0]
+    summary = json.loads(runs[0].stdout)
+    assert summary | {"lake": None} == {"batches": 3, "received": 251, "landed": 250,
+                                        "quarantined": 1, "reasons": {"bad_json": 1},
+                                        "lake": None}
+    assert raw_events(Lake.open(str(lake))).count_rows() == 250
+
+
+def test_lake_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                             shop_bodies: list[bytes]) -> None:
+    events = tmp_path / "events.ndjson"
+    events.write_bytes(shop_bodies[0])
+    monkeypatch.setenv("LAKE_URL", str(tmp_path / "envlake"))
+
+    result = runner.invoke(app, ["ingest-events", str(events), "--json"])
+
+    assert json.loads(result.stdout)["lake"] == str(tmp_path / "envlake")
+
+
+def test_simulate_writes_the_exports(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path), "--days", "2",
+                                 "--sessions-per-day", "30", "--products", "40",
+                                 "--customers", "50"])
+
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in tmp_path.iterdir()} == {"products.csv", "customers.csv",
+                                                    "orders.csv", "events.ndjson"}
+
+
+def test_configuration_errors_are_one_line_not_a_traceback(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
+    events = tmp_path / "e.ndjson"
+    events.write_text("{}")
+    monkeypatch.setattr("sys.argv", ["shoplake", "--lake", "az://nocreds/x", "ingest-events",
+                                     str(events)])
+
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "LAKE_STORAGE_CONNECTION_STRING" in error and "Traceback" not in error
+
+
+def test_sending_to_eventhub_without_configuration_says_what_to_set(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
+    monkeypatch.delenv("EVENTHUB_CONNECTION", raising=False)
+    monkeypatch.setattr("sys.argv", ["shoplake", "simulate", "--out", str(tmp_path), "--days",
+                                     "1", "--sessions-per-day", "10", "--to", "eventhub"])
+
+    with pytest.raises(SystemExit):
+        main()
+
+    assert "EVENTHUB_CONNECTION" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_as_the_installed_command(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(SHOPLAKE), "demo", "--days", "3", "--sessions-per-day", "150"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "received = landed + quarantined │ yes" in done.stderr
+    assert "raw zone byte-identical" in done.stderr
+    assert "duplicates in raw               │ 0" in done.stderr
+    assert (tmp_path / "lake" / "raw" / "events").is_dir()
+    assert (tmp_path / "out" / "orders.csv").is_file()

@@ -1,0 +1,122 @@
+"""The Lake on a local folder and on Azurite; identity and configuration for ADLS."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pytest
+from pyarrow.fs import FileSelector
+
+from shared.lake import AZURITE_ACCOUNT, Lake, LakeConfigError, StorageAccount, Zone
+from shared.settings import Settings
+
+
+def test_zones_live_under_the_root(local_lake: Lake) -> None:
+    root = local_lake.url
+    assert local_lake.path(Zone.RAW, "events", "a.parquet") == f"{root}/raw/events/a.parquet"
+    assert local_lake.table_uri(Zone.CURATED, "fact_sales") == f"{root}/curated/fact_sales"
+    assert [z.value for z in Zone] == ["raw", "quarantine", "processed", "curated", "models",
+                                       "_state"]
+
+
+def test_files_round_trip_and_list_recursively(any_lake: Lake) -> None:
+    any_lake.write_bytes(any_lake.path(Zone.STATE, "a", "one.json"), b"1")
+    any_lake.write_bytes(any_lake.path(Zone.STATE, "a", "b", "two.json"), b"2")
+    any_lake.write_bytes(any_lake.path(Zone.STATE, "a", "one.json"), b"one")
+
+    files = any_lake.list_files(any_lake.path(Zone.STATE, "a"))
+
+    assert [any_lake.relative(f) for f in files] == ["_state/a/b/two.json", "_state/a/one.json"]
+    assert any_lake.read_bytes(files[1]) == b"one"
+    assert any_lake.list_files(any_lake.path(Zone.STATE, "missing")) == []
+    assert any_lake.exists(files[0]) and not any_lake.exists(any_lake.path(Zone.STATE, "nope"))
+
+
+def test_delta_tables_round_trip(any_lake: Lake) -> None:
+    data = pa.table({"day": ["2026-11-01", "2026-11-02"], "revenue": [10.5, 20.0]})
+
+    any_lake.write_table(data, Zone.CURATED, "kpi_test", partition_by=["day"])
+    any_lake.write_table(pa.table({"day": ["2026-11-02"], "revenue": [25.0]}), Zone.CURATED,
+                         "kpi_test", mode="overwrite", predicate="day = '2026-11-02'")
+
+    assert any_lake.table_exists(Zone.CURATED, "kpi_test")
+    table = any_lake.table(Zone.CURATED, "kpi_test").to_pyarrow_table().sort_by("day")
+    assert table.column("revenue").to_pylist() == [10.5, 25.0]
+
+
+def test_local_writes_leave_no_temporary_files(local_lake: Lake) -> None:
+    path = local_lake.path(Zone.RAW, "x.bin")
+    local_lake.write_bytes(path, b"data")
+
+    listing = local_lake.fs.get_file_info(FileSelector(local_lake.path(Zone.RAW)))
+    assert [info.base_name for info in listing] == ["x.bin"]
+
+
+def test_connection_strings() -> None:
+    dev = StorageAccount.from_connection_string("UseDevelopmentStorage=true")
+    assert (dev.name, dev.blob_endpoint) == (AZURITE_ACCOUNT,
+                                             "http://127.0.0.1:10000/devstoreaccount1")
+    real = StorageAccount.from_connection_string(
+        "DefaultEndpointsProtocol=https;AccountName=shop;AccountKey=a2V5;"
+        "BlobEndpoint=https://shop.blob.core.windows.net/;EndpointSuffix=core.windows.net")
+    assert (real.name, real.key, real.blob_endpoint) == ("shop", "a2V5", None)
+    with pytest.raises(LakeConfigError, match="AccountKey"):
+        StorageAccount.from_connection_string("AccountName=shop")
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("az://container/path", "LAKE_STORAGE_CONNECTION_STRING"),
+    ("abfss://lake@account.blob.core.windows.net/x", "dfs.core.windows.net"),
+    ("s3://bucket/x", "unsupported lake URL"),
+])
+def test_unusable_lake_urls_say_what_to_set(url: str, message: str) -> None:
+    with pytest.raises(LakeConfigError, match=message):
+        Lake.open(url)
+
+
+@dataclass
+class AccessToken:  # the shape of azure.core.credentials.AccessToken
+    token: str
+    expires_on: int
+
+
+class CountingCredential:
+    """Stands in for the managed identity, which cannot be reached from here."""
+
+    def __init__(self, lifetime_s: int) -> None:
+        self.lifetime_s = lifetime_s
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken(f"token-{len(self.scopes)}", int(time.time()) + self.lifetime_s)
+
+
+def test_abfss_lake_uses_identity_tokens_and_renews_them() -> None:
+    fresh = CountingCredential(lifetime_s=3600)
+    lake = Lake.open("abfss://lake@shopdata.dfs.core.windows.net/shoplake", credential=fresh)
+
+    assert lake.table_uri(Zone.CURATED, "dim_date") == (
+        "abfss://lake@shopdata.dfs.core.windows.net/shoplake/curated/dim_date")
+    assert lake.path(Zone.RAW, "events") == "lake/shoplake/raw/events"
+    assert fresh.scopes == []  # nothing is fetched until a table is touched
+    assert lake.storage_options == {"account_name": "shopdata", "bearer_token": "token-1"}
+    assert lake.storage_options["bearer_token"] == "token-1"
+    assert fresh.scopes == [("https://storage.azure.com/.default",)]
+
+    expiring = CountingCredential(lifetime_s=60)
+    lake = Lake.open("abfss://lake@shopdata.dfs.core.windows.net/shoplake", credential=expiring)
+    assert [lake.storage_options["bearer_token"] for _ in range(2)] == ["token-1", "token-2"]
+
+
+def test_lake_from_settings_uses_the_connection_string(azurite) -> None:
+    settings = Settings(lake_url="az://fromsettings/root",
+                        lake_storage_connection_string=azurite.connection_string)
+
+    lake = Lake.from_settings(settings)
+    lake.write_bytes(lake.path(Zone.STATE, "x"), b"ok")
+
+    assert lake.read_bytes(lake.path(Zone.STATE, "x")) == b"ok"
+    assert lake.storage_options["endpoint"].startswith(f"http://127.0.0.1:{azurite.blob_port}")

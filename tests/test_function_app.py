@@ -1,0 +1,128 @@
+"""function_app.py as the Functions host sees it: indexing, bindings, and invocations."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from datetime import UTC, datetime
+
+import azure.functions as func
+import pytest
+
+from shared.events.raw import ingest_totals, quarantined_events, raw_events
+from shared.lake import Lake
+from shared.simulator.faults import inject_faults
+from tests.azurite import Azurite
+from tests.functions_host import InvocationContext, eventhub_events, index_in_fresh_process
+
+EXPECTED_FUNCTIONS = {
+    "http_api": [
+        {"direction": "IN", "type": "httpTrigger", "name": "req", "authLevel": "FUNCTION",
+         "route": "{*route}",
+         "methods": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]},
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ],
+    "ingest_events": [
+        {"direction": "IN", "type": "eventHubTrigger", "name": "events", "dataType": "BINARY",
+         "cardinality": "MANY", "connection": "EVENTHUB_CONNECTION",
+         "eventHubName": "%EVENTHUB_NAME%", "consumerGroup": "%EVENTHUB_CONSUMER_GROUP%"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def indexed() -> dict[str, dict]:
+    env = {k: v for k, v in os.environ.items() if k not in ("LAKE_URL", "HTTP_AUTH_LEVEL")}
+    return {f["name"]: f for f in index_in_fresh_process(env)}
+
+
+def test_indexing_finds_exactly_our_functions_and_bindings(indexed: dict[str, dict]) -> None:
+    assert set(indexed) == set(EXPECTED_FUNCTIONS)
+    for name, bindings in EXPECTED_FUNCTIONS.items():
+        assert indexed[name]["function_json"]["scriptFile"] == "function_app.py"
+        assert indexed[name]["function_json"]["bindings"] == bindings
+
+
+def test_worker_accepts_every_parameter_and_binding(indexed: dict[str, dict]) -> None:
+    assert {name: f["problems"] for name, f in indexed.items()} == {
+        name: [] for name in EXPECTED_FUNCTIONS}
+
+
+def test_ingest_retries_forever_so_storage_outages_lose_nothing(indexed: dict[str, dict]
+                                                                ) -> None:
+    assert indexed["ingest_events"]["retry"] == {
+        "setting_name": "retry_policy", "strategy": "exponential_backoff",
+        "max_retry_count": "-1", "minimum_interval": "00:00:05", "maximum_interval": "00:05:00"}
+
+
+def test_auth_level_comes_from_the_settings() -> None:
+    env = {**os.environ, "HTTP_AUTH_LEVEL": "anonymous"}
+    functions = {f["name"]: f for f in index_in_fresh_process(env)}
+    assert functions["http_api"]["function_json"]["bindings"][0]["authLevel"] == "ANONYMOUS"
+
+
+@functools.cache
+def _user_functions() -> dict:
+    """The app's functions, indexed once (an app object may be indexed only once)."""
+    import function_app
+
+    return {f.get_function_name(): f.get_user_function()
+            for f in function_app.app.get_functions()}
+
+
+def _user_function(name: str):
+    return _user_functions()[name]
+
+
+def test_ingest_events_lands_a_converted_batch_on_the_local_lake(
+        environment, shop_bodies: list[bytes]) -> None:
+    bodies, expected = inject_faults(shop_bodies[:500], 0.02, seed=9)
+    events = eventhub_events(bodies, partition="2", first_sequence=1000,
+                             enqueued_at=datetime(2026, 11, 10, tzinfo=UTC))
+
+    _user_function("ingest_events")(events)
+
+    lake = Lake.open(str(environment))
+    totals = ingest_totals(lake)
+    assert (totals.received, totals.landed, totals.quarantined) == (500, 490, 10)
+    positions = raw_events(lake).to_table(columns=["source_partition", "sequence_number"])
+    assert set(positions["source_partition"].to_pylist()) == {"2"}
+    assert min(positions["sequence_number"].to_pylist()) >= 1000
+    rejected = quarantined_events(lake).to_table(columns=["sequence_number", "reason"])
+    assert sorted(zip(rejected["sequence_number"].to_pylist(), rejected["reason"].to_pylist(),
+                      strict=True)) == [(1000 + i, r) for i, r in enumerate(expected) if r]
+
+
+def test_ingest_events_lands_on_azurite(environment, monkeypatch: pytest.MonkeyPatch,
+                                        azurite: Azurite, shop_bodies: list[bytes]) -> None:
+    from shared.services import current_services
+    from shared.settings import current_settings
+
+    monkeypatch.setenv("LAKE_URL", "az://functions/shoplake")
+    monkeypatch.setenv("LAKE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    current_settings.cache_clear()
+    current_services.cache_clear()
+    events = eventhub_events(shop_bodies[:200], partition="0", first_sequence=0,
+                             enqueued_at=datetime(2026, 11, 10, tzinfo=UTC))
+
+    for _ in range(3):  # at-least-once: the same batch again changes nothing
+        _user_function("ingest_events")(events)
+
+    lake = Lake.open("az://functions/shoplake", connection_string=azurite.connection_string)
+    assert raw_events(lake).count_rows() == 200
+    assert ingest_totals(lake).landed == 200
+
+
+def test_http_api_serves_the_fastapi_app_through_the_asgi_middleware(
+        environment, shop_bodies: list[bytes]) -> None:
+    request = func.HttpRequest(
+        method="POST", url="http://localhost:7071/api/events",
+        headers={"content-type": "application/x-ndjson"},
+        body=b"\n".join(shop_bodies[:5]), route_params={"route": "events"})
+
+    response = asyncio.run(_user_function("http_api")(request, InvocationContext("http_api")))
+
+    assert response.status_code == 202
+    assert b'"landed":5' in response.get_body()
+    assert raw_events(Lake.open(str(environment))).count_rows() == 5
