@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import HealthCheck, settings
 
 from shared.events.ingest import EventBatch
 from shared.lake import Lake
@@ -18,6 +19,11 @@ from shared.services import Services, current_services
 from shared.settings import Settings, current_settings
 from shared.simulator import ShopConfig, event_bodies, simulate_shop
 from tests.azurite import Azurite, start_azurite, stop_azurite
+
+# No timing limits in tests: machines are noisy (performance lives in bench/).
+settings.register_profile("shoplake", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shoplake")
 
 
 @pytest.fixture(scope="session")

@@ -47,12 +47,13 @@ def parse_bodies(bodies: list[bytes], skip: np.ndarray | None = None) -> ParsedB
         bodies = [b"{}" if s else b for b, s in zip(bodies, skip, strict=True)]
     if not bodies:
         return ParsedBatch(PARSE_SCHEMA.empty_table())
-    if not _one_object_per_line(bodies):
+    joined = b"\n".join(bodies)
+    if not _one_object_per_line(joined, len(bodies)):
         problems: dict[int, Problem] = {}
         lines = [_screen(row, body, problems) for row, body in enumerate(bodies)]
         return ParsedBatch(_peel(lines, problems), problems, path="tolerant")
     try:
-        table = _read(bodies)
+        table = _read_joined(joined)
     except pa.ArrowInvalid as error:
         problems = {}
         return ParsedBatch(_peel(list(bodies), problems, error), problems, path="tolerant")
@@ -63,7 +64,10 @@ def parse_bodies(bodies: list[bytes], skip: np.ndarray | None = None) -> ParsedB
 
 
 def _read(lines: list[bytes]) -> pa.Table:
-    data = b"\n".join(lines)
+    return _read_joined(b"\n".join(lines))
+
+
+def _read_joined(data: bytes) -> pa.Table:
     # One block for the whole input, so the row an error names counts from the first line.
     options = pajson.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 16))
     return pajson.read_json(io.BytesIO(data), read_options=options, parse_options=_PARSE_OPTIONS)
@@ -79,16 +83,15 @@ def _utf8(data: bytes) -> bool:
     return True
 
 
-def _one_object_per_line(bodies: list[bytes]) -> bool:
-    """Whether the reader will see one line per body, each starting an object, in UTF-8.
+def _one_object_per_line(joined: bytes, count: int) -> bool:
+    """Whether the reader will see `count` lines, each starting an object, in UTF-8.
 
     Only then do its rows line up with the bodies: it would skip an empty line, read `null`
     as an empty object, and it does not check UTF-8 inside strings.
     """
-    joined = b"\n".join(bodies)
-    if b"\r" in joined or joined.count(b"\n") != len(bodies) - 1 or not _utf8(joined):
-        return False
-    return all(body[:1] == b"{" for body in bodies)
+    newlines = joined.count(b"\n")
+    return (newlines == count - 1 and joined.count(b"\n{") == newlines
+            and joined[:1] == b"{" and b"\r" not in joined and _utf8(joined))
 
 
 def _screen(row: int, body: bytes, problems: dict[int, Problem]) -> bytes:
