@@ -39,10 +39,18 @@ class Field:
     json_type: JsonType
     description: str
     max_length: int | None = None
-    pattern: str | None = None
+    charset: str | None = None  # a regex character class body, ASCII only, e.g. "A-Z"
+    length: int | None = None  # exact length, for codes
     minimum: float | None = None
     maximum: float | None = None
     example: Any = None
+
+    @property
+    def pattern(self) -> str | None:
+        """The charset and length rule as a regular expression (for JSON Schema)."""
+        if self.charset is None:
+            return None
+        return f"^[{self.charset}]{{{self.length}}}$" if self.length else f"^[{self.charset}]+$"
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -63,7 +71,7 @@ class Field:
 
 FIELDS: tuple[Field, ...] = (
     Field("event_id", "string", "Unique id chosen by the producer (a UUID is best); "
-          "redelivered copies carry the same id.", max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+          "redelivered copies carry the same id.", max_length=64, charset="A-Za-z0-9_.:-",
           example="6f1c2a4e-59a1-4e7b-9a55-0c7c8e0f9a11"),
     Field("event_type", "string", "One of the canonical event types.",
           example="add_to_cart"),
@@ -81,7 +89,8 @@ FIELDS: tuple[Field, ...] = (
           maximum=10_000, example=2),
     Field("unit_price", "number", "Price of one unit in `currency`.", minimum=0,
           maximum=1_000_000, example=12.5),
-    Field("currency", "string", "ISO 4217 code.", pattern=r"^[A-Z]{3}$", example="GBP"),
+    Field("currency", "string", "ISO 4217 code.", charset="A-Z", length=3,
+          example="GBP"),
     Field("order_id", "string", "Order the purchased line belongs to.", max_length=64,
           example="O-100231"),
     Field("query", "string", "Search text as typed.", max_length=512, example="red mug"),

@@ -57,6 +57,8 @@ def changed(**fields: object) -> dict:
     (changed(quantity=9223372036854775807), ("out_of_range", "quantity")),
     (changed(unit_price=-0.01), ("out_of_range", "unit_price")),
     (changed(currency="gbp"), ("bad_format", "currency")),
+    (changed(currency="EURO"), ("bad_format", "currency")),
+    (changed(event_id="caf\u00e9"), ("bad_format", "event_id")),
     (changed(event_id="has space"), ("bad_format", "event_id")),
     (changed(event_id="x" * 65), ("out_of_range", "event_id")),
     (changed(query="q" * 513, event_type="search"), ("out_of_range", "query")),
@@ -140,3 +142,16 @@ def test_every_event_type_has_its_required_fields_in_the_schema() -> None:
                              "currency": "GBP"}.get(name, "v")
         assert SCHEMA_VALIDATOR.is_valid(minimal), event_type
         assert verdict(minimal) == [None], event_type
+
+
+def test_charset_check_handles_slices_chunks_nulls_and_non_ascii() -> None:
+    import pyarrow as pa
+
+    from shared.events.validate import _byte_table, _outside_charset
+
+    allowed = _byte_table("A-Za-z0-9_.:-")
+    values = pa.array(["skip", "ok-1", None, "", "bad id", "é", "fine.2", "x:y"]).slice(1)
+    column = pa.chunked_array([values.slice(0, 3), values.slice(3)])
+
+    assert _outside_charset(column, allowed).tolist() == [
+        False, False, False, True, True, False, False]
