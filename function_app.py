@@ -40,10 +40,18 @@ async def http_api(req: func.HttpRequest, context: func.Context) -> func.HttpRes
     data_type=func.DataType.BINARY,
 )
 def ingest_events(events: List[func.EventHubEvent]) -> None:  # noqa: UP006 - see import
-    partition = events[0].metadata["PartitionContext"]["PartitionId"]
     current_services().ingest(EventBatch.from_eventhub(
-        partition,
+        _partition_id(events),
         [event.get_body() for event in events],
         [event.sequence_number for event in events],
         [event.enqueued_time for event in events],
     ))
+
+
+def _partition_id(events: List[func.EventHubEvent]) -> str:  # noqa: UP006 - see import
+    # Batch files are named by partition: guessing one could overwrite another's files.
+    context = (events[0].metadata or {}).get("PartitionContext") or {}
+    if "PartitionId" not in context:
+        raise RuntimeError("Event Hubs trigger metadata has no PartitionContext.PartitionId; "
+                           "use the Event Hubs extension 5.x (extension bundle 4.x)")
+    return str(context["PartitionId"])

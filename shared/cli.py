@@ -86,7 +86,9 @@ def simulate(
                         customers=customers, sessions_per_day=sessions_per_day)
     shop = simulate_shop(config)
     files = write_exports(shop, out)
-    console.print(f"wrote {files}")
+    console.print(f"wrote {files.products} ({files.products_rows:,} rows), {files.customers} "
+                  f"({files.customers_rows:,}), {files.orders} ({files.orders_rows:,}), "
+                  f"{files.events} ({files.events_rows:,})")
     if to == "eventhub":
         with open_producer(state.settings) as producer:
             for day in shop.days():

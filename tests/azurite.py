@@ -1,4 +1,4 @@
-"""Start and stop the Azurite storage emulator for the test session."""
+"""Start and stop servers for tests: the Azurite storage emulator, and waiting for ports."""
 
 from __future__ import annotations
 
@@ -38,15 +38,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait_for(port: int, process: subprocess.Popen, deadline: float) -> None:
+def wait_for_port(port: int, process: subprocess.Popen, timeout_s: float) -> None:
+    """Until a server we started listens on `port` (or dies, or the time is up)."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"Azurite exited early with code {process.returncode}")
+            raise RuntimeError(f"{process.args[0]} exited early with code {process.returncode}")
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
-    raise TimeoutError(f"Azurite did not listen on port {port}")
+    raise TimeoutError(f"{process.args[0]} did not listen on port {port}")
 
 
 def start_azurite(workdir: Path) -> tuple[Azurite, subprocess.Popen]:
@@ -60,10 +62,9 @@ def start_azurite(workdir: Path) -> tuple[Azurite, subprocess.Popen]:
          "--queuePort", str(azurite.queue_port), "--tablePort", str(azurite.table_port)],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 60
     try:
         for port in (azurite.blob_port, azurite.queue_port, azurite.table_port):
-            _wait_for(port, process, deadline)
+            wait_for_port(port, process, timeout_s=60)
     except Exception:
         stop_azurite(process)
         raise

@@ -126,3 +126,15 @@ def test_http_api_serves_the_fastapi_app_through_the_asgi_middleware(
     assert response.status_code == 202
     assert b'"landed":5' in response.get_body()
     assert raw_events(Lake.open(str(environment))).count_rows() == 5
+
+
+def test_a_batch_without_partition_context_fails_loudly(environment,
+                                                        shop_bodies: list[bytes]) -> None:
+    events = eventhub_events(shop_bodies[:2], partition="1", first_sequence=0,
+                             enqueued_at=datetime(2026, 11, 10, tzinfo=UTC))
+    bare = [func.EventHubEvent(body=e.get_body(), sequence_number=e.sequence_number,
+                               enqueued_time=e.enqueued_time) for e in events]
+
+    with pytest.raises(RuntimeError, match="PartitionContext"):
+        _user_function("ingest_events")(bare)
+    assert not (environment / "raw").exists()

@@ -106,3 +106,27 @@ def test_demo_runs_end_to_end_as_the_installed_command(tmp_path: Path) -> None:
     assert "duplicates in raw               │ 0" in done.stderr
     assert (tmp_path / "lake" / "raw" / "events").is_dir()
     assert (tmp_path / "out" / "orders.csv").is_file()
+
+
+@pytest.mark.slow
+def test_serve_answers_over_real_http(tmp_path: Path, shop_bodies: list[bytes]) -> None:
+    import urllib.request
+
+    from tests.azurite import free_port, wait_for_port
+
+    port = free_port()
+    server = subprocess.Popen([str(SHOPLAKE), "--lake", str(tmp_path / "lake"), "serve",
+                               "--port", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, server, timeout_s=60)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/events", data=b"\n".join(shop_bodies[:3]),
+            headers={"content-type": "application/x-ndjson"}, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 202
+            assert json.loads(response.read())["landed"] == 3
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert raw_events(Lake.open(str(tmp_path / "lake"))).count_rows() == 3
