@@ -89,9 +89,12 @@ def _one_object_per_line(joined: bytes, count: int) -> bool:
     Only then do its rows line up with the bodies: it would skip an empty line, read `null`
     as an empty object, and it does not check UTF-8 inside strings.
     """
-    newlines = joined.count(b"\n")
-    return (newlines == count - 1 and joined.count(b"\n{") == newlines
-            and joined[:1] == b"{" and b"\r" not in joined and _utf8(joined))
+    if joined[:1] != b"{" or joined.endswith(b"\n") or b"\r" in joined:
+        return False
+    data = np.frombuffer(joined, dtype=np.uint8)
+    newlines = np.flatnonzero(data == ord("\n"))
+    return (newlines.size == count - 1 and bool((data[newlines + 1] == ord("{")).all())
+            and _utf8(joined))
 
 
 def _screen(row: int, body: bytes, problems: dict[int, Problem]) -> bytes:
