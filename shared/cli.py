@@ -108,21 +108,18 @@ def ingest_events(
     The file is streamed; its batches are named from a digest of its content and the line
     numbers, so ingesting the same file again rewrites the same files.
     """
+    from dataclasses import asdict
+
     from shared.events.files import ndjson_batches
+    from shared.events.raw import IngestTotals
     from shared.services import Services
 
     services = Services(state.settings)
-    totals: dict[str, int] = {"batches": 0, "received": 0, "landed": 0, "quarantined": 0}
-    reasons: dict[str, int] = {}
+    totals = IngestTotals()
     for batch in ndjson_batches(file, batch_size, datetime.now(UTC)):
         result = services.ingest(batch)
-        totals["batches"] += 1
-        for key in ("received", "landed", "quarantined"):
-            totals[key] += getattr(result, key)
-        for reason, count in result.reasons.items():
-            reasons[reason] = reasons.get(reason, 0) + count
-    summary = {**totals, "reasons": dict(sorted(reasons.items())),
-               "lake": state.settings.lake_url}
+        totals.add(result.received, result.landed, result.quarantined, result.reasons)
+    summary = {**asdict(totals), "lake": state.settings.lake_url}
     if as_json:
         print(json.dumps(summary))
     else:

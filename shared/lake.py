@@ -241,7 +241,8 @@ class Lake:
                 out.write(data)
             self.fs.move(temporary, path)
         except BaseException:
-            self.fs.delete_file(temporary) if self.exists(temporary) else None
+            if self.exists(temporary):
+                self.fs.delete_file(temporary)
             raise
 
     def read_bytes(self, path: str) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 import pyarrow as pa
@@ -36,23 +36,30 @@ def _dataset(lake: Lake, folder: str, schema: pa.Schema, partition_field: str) -
 
 @dataclass
 class IngestTotals:
-    batches: int
-    received: int
-    landed: int
-    quarantined: int
-    reasons: dict[str, int]
+    """Counts summed over batches (records, or results as they come)."""
+
+    batches: int = 0
+    received: int = 0
+    landed: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def add(self, received: int, landed: int, quarantined: int,
+            reasons: dict[str, int]) -> None:
+        self.batches += 1
+        self.received += received
+        self.landed += landed
+        self.quarantined += quarantined
+        for reason, count in reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
+        self.reasons = dict(sorted(self.reasons.items()))
 
 
 def ingest_totals(lake: Lake) -> IngestTotals:
     """Sums over every batch record in `_state/ingest/events/`."""
-    totals = IngestTotals(0, 0, 0, 0, {})
+    totals = IngestTotals()
     for path in lake.list_files(lake.path(Zone.STATE, "ingest", "events"), suffix=".json"):
         record = orjson.loads(lake.read_bytes(path))
-        totals.batches += 1
-        totals.received += record["received"]
-        totals.landed += record["landed"]
-        totals.quarantined += record["quarantined"]
-        for reason, count in record["reasons"].items():
-            totals.reasons[reason] = totals.reasons.get(reason, 0) + count
-    totals.reasons = dict(sorted(totals.reasons.items()))
+        totals.add(record["received"], record["landed"], record["quarantined"],
+                   record["reasons"])
     return totals

@@ -37,7 +37,8 @@ _SCHEMA_VERSIONS = pa.array(SCHEMA_VERSIONS, pa.float64())
 class Rule:
     reason: str
     field: str | None
-    detail: str  # may name {event_type}, filled in per rejected row
+    detail: str
+    per_event_type: bool = False  # the detail is a template naming {event_type}
 
 
 @dataclass
@@ -62,9 +63,10 @@ class _Checks:
         self.rules: list[Rule] = []
         self.masks: list[np.ndarray] = []
 
-    def add(self, mask: np.ndarray, reason: str, field: str | None, detail: str) -> None:
+    def add(self, mask: np.ndarray, reason: str, field: str | None, detail: str,
+            per_event_type: bool = False) -> None:
         if mask.any():
-            self.rules.append(Rule(reason, field, detail))
+            self.rules.append(Rule(reason, field, detail, per_event_type))
             self.masks.append(mask)
 
     def failing(self) -> np.ndarray:
@@ -85,7 +87,8 @@ class _Checks:
             rule = self.rules[first_rule[row]]
             reason[row] = REASONS.index(rule.reason)
             fields[row] = rule.field
-            details[row] = rule.detail.format(event_type=event_types[int(row)].as_py())
+            details[row] = (rule.detail.format(event_type=event_types[int(row)].as_py())
+                            if rule.per_event_type else rule.detail)
         return reason, fields, details
 
 
@@ -176,7 +179,7 @@ def validate(
     for problem_row, (reason, field, detail) in sorted(parsed.problems.items()):
         mask = np.zeros(rows, dtype=bool)
         mask[problem_row] = True
-        checks.add(mask, reason, field, detail.replace("{", "{{").replace("}", "}}"))
+        checks.add(mask, reason, field, detail)
 
     byte_lengths = {f.name: _byte_lengths(table[f.name]) for f in FIELDS}
     # Null, or for strings also "": a required value that is empty is missing.
@@ -200,7 +203,7 @@ def validate(
                "missing_field", IDENTITY_FIELDS[0], f"{' or '.join(IDENTITY_FIELDS)} is required")
     for name, required_for_code in _REQUIRED_FOR_CODE.items():
         checks.add(required_for_code[type_code] & absent[name], "missing_field", name,
-                   f"{name} is required for {{event_type}}")
+                   f"{name} is required for {{event_type}}", per_event_type=True)
 
     occurred_at = parse_rfc3339(table["occurred_at"].combine_chunks())
     occurred_us = _numpy(occurred_at.cast(pa.int64()), np.iinfo(np.int64).min)
@@ -234,8 +237,7 @@ def validate(
             if contract_field.length is not None:
                 wrong |= (lengths != contract_field.length) & (lengths > 0)
             checks.add(wrong, "bad_format", contract_field.name,
-                       f"{contract_field.name} must match "
-                       f"{contract_field.pattern}".replace("{", "{{").replace("}", "}}"))
+                       f"{contract_field.name} must match {contract_field.pattern}")
 
     checks.add(_repeated(table["event_id"], ~checks.failing()), "duplicate_event_id",
                "event_id", "event_id already appeared earlier in this batch")
