@@ -48,6 +48,16 @@ def ingest_events(events: List[func.EventHubEvent]) -> None:  # noqa: UP006 - se
     ))
 
 
+# Flex Consumption needs the Event Grid source. Locally (Azurite has no Event Grid) invoke it
+# through the host's admin endpoint or run `shoplake ingest-batch`; see the README.
+@app.function_name("on_batch_file")
+@app.blob_trigger(arg_name="upload", path="%BATCH_UPLOAD_PATH%/{dataset}/{name}",
+                  connection="LAKE_STORAGE", source=func.BlobSource.EVENT_GRID)
+def on_batch_file(upload: func.blob.InputStream) -> None:
+    # Only the name is used: the runner streams the file from the lake itself.
+    current_services().process_upload(upload.name)
+
+
 def _partition_id(events: List[func.EventHubEvent]) -> str:  # noqa: UP006 - see import
     # Batch files are named by partition: guessing one could overwrite another's files.
     context = (events[0].metadata or {}).get("PartitionContext") or {}

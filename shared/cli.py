@@ -126,6 +126,53 @@ def ingest_events(
         console.print(summary)
 
 
+@app.command("ingest-batch")
+def ingest_batch(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="A CSV export (plain or gzip).")],
+    mapping: Annotated[str, typer.Option(
+        help="A built-in mapping name (see README) or the path of a mapping .toml file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Upload an export to raw/batch/<mapping>/ and land it, as the blob trigger does.
+
+    Exit status 1 when the file is rejected whole (e.g. required columns missing).
+    """
+    from shared.batch.ingest import upload_file
+    from shared.batch.mapping import load_mapping
+    from shared.lake import Lake
+
+    result = upload_file(Lake.from_settings(state.settings), file, load_mapping(mapping))
+    if as_json:
+        print(json.dumps(result.to_json()))
+    else:
+        console.print(result.to_json())
+    if result.status == "rejected":
+        console.print(f"[red]rejected:[/red] {result.error}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def refresh(
+    full: Annotated[bool, typer.Option("--full", help="Rebuild every table from scratch.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Rebuild processed/ and curated/ where the raw zone changed since the last refresh."""
+    from shared.lake import Lake
+    from shared.warehouse.refresh import refresh as run_refresh
+
+    lake = Lake.from_settings(state.settings)
+    with console.status("refreshing") as status:
+        result = run_refresh(lake, full=full, progress=status.update)
+    if as_json:
+        print(json.dumps(result.to_json()))
+        return
+    for table in result.tables:
+        detail = f"{table.partitions} partition(s)" if table.action == "partitions" else ""
+        console.print(f"{table.table:32} {table.action:10} {detail}")
+    console.print(f"{'full' if result.full else 'incremental'} refresh in {result.seconds:.1f} s")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",

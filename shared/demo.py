@@ -2,7 +2,9 @@
 
 The events go through exactly what the Event Hubs trigger runs (`Services.ingest` on
 Event Hubs-shaped batches), a few poison events ride along as buggy producers send them,
-and some batches are delivered twice, as Event Hubs does after a failover.
+and some batches are delivered twice, as Event Hubs does after a failover. The shop's CSV
+exports (catalogue, a weekly customer list, daily orders) go through the batch upload
+path; then the star schema is refreshed and the headline KPIs printed.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from rich.table import Table
 from shared.events.delivery import eventhub_batches
 from shared.events.ingest import EventBatch
 from shared.events.raw import ingest_totals, raw_events
+from shared.feed import ShopFeed
 from shared.lake import Lake, Zone
 from shared.services import Services
 from shared.settings import Settings
-from shared.simulator import ShopConfig, SimulatedShop, event_stream, simulate_shop, write_exports
+from shared.simulator import ShopConfig, SimulatedShop, event_stream, simulate_shop
 from shared.simulator.faults import inject_faults
+from shared.warehouse.kpis import Headline, headline
+from shared.warehouse.refresh import refresh
 
 DEMO_START = date(2026, 10, 1)
 REDELIVERED_BATCHES = 3
@@ -52,11 +57,9 @@ def run_demo(settings: Settings, *, days: int, sessions_per_day: int, poison_rat
                         sessions_per_day=sessions_per_day)
     with console.status("simulating the shop…"):
         shop = simulate_shop(config)
-        exports = write_exports(shop, out)
         events = _demo_events(shop, poison_rate, seed)
     console.print(f"simulated {days} days: {len(events.bodies):,} events, "
-                  f"{exports.products_rows:,} products, {exports.customers_rows:,} customers, "
-                  f"{exports.orders_rows:,} order lines (CSV exports in {out}/)")
+                  f"{shop.products.num_rows:,} products, {shop.customers.num_rows:,} customers")
 
     batches = list(eventhub_batches(events.bodies, events.keys, events.enqueued_at))
     ingest_started = time.perf_counter()
@@ -69,8 +72,60 @@ def run_demo(settings: Settings, *, days: int, sessions_per_day: int, poison_rat
 
     replay_identical = _redeliver(services, batches[:: max(1, len(batches) //
                                                            REDELIVERED_BATCHES)][:3])
-    _print_summary(console, lake, events, len(batches), ingest_seconds, replay_identical,
-                   time.perf_counter() - started)
+    _print_summary(console, lake, events, len(batches), ingest_seconds, replay_identical)
+    _upload_exports(console, ShopFeed(services, out), shop)
+    with console.status("refreshing the star schema…") as status:
+        refreshed = refresh(lake, progress=status.update)
+    console.print(f"refreshed processed/ and curated/ in {refreshed.seconds:.1f} s "
+                  f"({sum(t.action != 'unchanged' for t in refreshed.tables)} tables written)")
+    _print_kpis(console, headline(lake))
+    console.print(f"demo finished in {time.perf_counter() - started:.1f} s")
+
+
+def _upload_exports(console: Console, feed: ShopFeed, shop: SimulatedShop) -> None:
+    """The shop's exports through the batch path: catalogue, weekly customers, daily orders;
+    the last orders file twice, as a duplicated blob-created event would deliver it."""
+    days = list(shop.days())
+    results = [feed.upload(shop.products, "shop_products", "products.csv")]
+    with _progress(console) as progress:
+        task = progress.add_task("uploading CSV exports", total=len(days))
+        for number, day in enumerate(days, start=1):
+            results.append(feed.orders(day))
+            if number % 7 == 0 or number == len(days):
+                results.append(feed.upload(shop.customers_as_of(day.date), "shop_customers",
+                                           f"customers-{day.date}.csv"))
+            progress.advance(task)
+    again = feed.orders(days[-1])
+    landed = [r for r in results if r.status == "landed"]
+    table = Table(title="batch uploads", show_header=False)
+    table.add_row("files uploaded", f"{len(results):,} to {feed.exports}/ and raw/batch/")
+    table.add_row("rows received", f"{sum(r.received for r in landed):,}")
+    table.add_row("rows landed", f"{sum(r.landed for r in landed):,}")
+    table.add_row("rows quarantined", f"{sum(r.quarantined for r in landed):,}")
+    table.add_row("same file uploaded again", again.status)
+    console.print(table)
+
+
+def _print_kpis(console: Console, kpis: Headline) -> None:
+    console.print(_table(
+        f"revenue by category: {kpis.net_revenue:,.2f} net, {kpis.orders:,} orders",
+        ["category", "orders", "units", "net revenue"],
+        [[r["category"], f"{r['orders']:,}", f"{r['units']:,}", f"{r['net_revenue']:,.2f}"]
+         for r in kpis.revenue_by_category]))
+    console.print(_table(
+        "top products", ["#", "product", "category", "units", "net revenue"],
+        [[str(r["rank"]), f"{r['product_id']} {r['name']}", r["category"],
+          f"{r['units_sold']:,}", f"{r['net_revenue']:,.2f}"] for r in kpis.top_products]))
+    console.print(_table(
+        "customer lifetime value (top)",
+        ["customer", "segment", "country", "orders", "lifetime value"],
+        [[r["customer_id"], r["segment"] or "", r["country"] or "", f"{r['orders']:,}",
+          f"{r['lifetime_value']:,.2f}"] for r in kpis.top_customers]))
+    funnel = kpis.funnel
+    sessions = funnel["sessions"] or 1
+    console.print("conversion funnel: " + " → ".join(
+        f"{stage.replace('_', ' ')} {funnel[stage]:,} ({funnel[stage] / sessions:.1%})"
+        for stage in ("sessions", "product_view", "add_to_cart", "purchase")))
 
 
 def _demo_events(shop: SimulatedShop, poison_rate: float, seed: int) -> DemoEvents:
@@ -96,13 +151,24 @@ def _raw_zone_digest(lake: Lake) -> str:
     return digest.hexdigest()
 
 
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    """A table whose figures (columns after the first text ones) align right."""
+    table = Table(title=title)
+    for column in columns:
+        numeric = column in ("#", "orders", "units", "net revenue", "lifetime value")
+        table.add_column(column, justify="right" if numeric else "left")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def _progress(console: Console) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console)
 
 
 def _print_summary(console: Console, lake: Lake, events: DemoEvents, batches: int,
-                   ingest_seconds: float, replay_identical: bool, total_seconds: float) -> None:
+                   ingest_seconds: float, replay_identical: bool) -> None:
     totals = ingest_totals(lake)
     landed_ids = raw_events(lake).to_table(columns=["event_id"])["event_id"]
     distinct = pc.count_distinct(landed_ids).as_py()
@@ -122,5 +188,4 @@ def _print_summary(console: Console, lake: Lake, events: DemoEvents, batches: in
     table.add_row("redelivered batches", "raw zone byte-identical" if replay_identical
                   else "[red]raw zone changed[/red]")
     table.add_row("ingest throughput", f"{len(events.bodies) / ingest_seconds:,.0f} events/s")
-    table.add_row("total time", f"{total_seconds:.1f} s")
     console.print(table)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -223,7 +224,13 @@ class Lake:
     # -- files ----------------------------------------------------------------------------
 
     def write_bytes(self, path: str, data: bytes) -> None:
-        """Write a whole file so that readers see the old file or the new one, never half.
+        """Write a whole file so that readers see the old file or the new one, never half."""
+        with self.open_output(path) as out:
+            out.write(data)
+
+    @contextmanager
+    def open_output(self, path: str) -> Iterator[pa.NativeFile]:
+        """A stream whose file appears whole when the block ends, and not at all on error.
 
         Blob uploads commit on close; locally we write a temporary file and rename it.
         """
@@ -232,18 +239,28 @@ class Lake:
             self.fs.create_dir(parent, recursive=True)
             self._known_dirs.add(parent)
         if not self._local:
-            with self.fs.open_output_stream(path) as out:
-                out.write(data)
+            try:
+                with self.fs.open_output_stream(path) as out:
+                    yield out
+            except BaseException:
+                # Closing a blob stream commits what was written: remove the half file.
+                if self.exists(path):
+                    self.fs.delete_file(path)
+                raise
             return
         temporary = f"{parent}/.tmp-{uuid.uuid4().hex}"
         try:
             with self.fs.open_output_stream(temporary) as out:
-                out.write(data)
+                yield out
             self.fs.move(temporary, path)
         except BaseException:
             if self.exists(temporary):
                 self.fs.delete_file(temporary)
             raise
+
+    def open_input(self, path: str) -> pa.NativeFile:
+        """A sequential read stream (large uploads are never read into memory whole)."""
+        return self.fs.open_input_stream(path)
 
     def read_bytes(self, path: str) -> bytes:
         with self.fs.open_input_stream(path) as stream:
@@ -254,13 +271,20 @@ class Lake:
 
     def list_files(self, folder: str, suffix: str = "") -> list[str]:
         """Every file below `folder` (recursively), sorted; empty when the folder is absent."""
+        return [info.path for info in self.file_infos(folder, suffix)]
+
+    def file_infos(self, folder: str, suffix: str = "") -> list[pafs.FileInfo]:
+        """Like `list_files`, with sizes: one listing call, however many files."""
         selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)
         return sorted(
-            info.path
-            for info in self.fs.get_file_info(selector)
-            if info.type == pafs.FileType.File
-            and info.path.endswith(suffix)
-            and not info.base_name.startswith(".tmp-")
+            (
+                info
+                for info in self.fs.get_file_info(selector)
+                if info.type == pafs.FileType.File
+                and info.path.endswith(suffix)
+                and not info.base_name.startswith(".tmp-")
+            ),
+            key=lambda info: info.path,
         )
 
     # -- tables ---------------------------------------------------------------------------
@@ -275,7 +299,7 @@ class Lake:
 
     def write_table(
         self,
-        data: pa.Table,
+        data: pa.Table | pa.RecordBatchReader,
         zone: Zone,
         *parts: str,
         mode: str = "append",
@@ -291,7 +315,34 @@ class Lake:
             mode=mode,  # type: ignore[arg-type]
             partition_by=list(partition_by) if partition_by else None,
             predicate=predicate,
+            # Replacing a whole table may change its columns (a transform gained one).
+            schema_mode="overwrite" if mode == "overwrite" and predicate is None else None,
             storage_options=self.storage_options,
+        )
+
+    def merge_table(self, data: pa.Table, zone: Zone, *parts: str, key: Iterable[str],
+                    scope: tuple[str, Iterable[str]] | None = None) -> None:
+        """Make the table's rows equal `data` in one commit, rewriting only changed rows.
+
+        With `scope` (column, values), `data` holds only the rows of those values, and only
+        their rows are deleted when absent from it; all other rows stay as they are.
+        """
+        matches = " AND ".join(f'target."{k}" = source."{k}"' for k in key)
+        # Parenthesised: delta-rs binds IS DISTINCT FROM more loosely than OR.
+        changed = " OR ".join(f'(target."{c}" IS DISTINCT FROM source."{c}")'
+                              for c in data.schema.names)
+        in_scope = None
+        if scope is not None:
+            column, values = scope
+            quoted = ", ".join("'" + str(v).replace("'", "''") + "'" for v in sorted(values))
+            in_scope = f'target."{column}" IN ({quoted})'
+        (
+            self.table(zone, *parts)
+            .merge(data, matches, source_alias="source", target_alias="target")
+            .when_matched_update_all(predicate=changed)
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(predicate=in_scope)
+            .execute()
         )
 
     def __repr__(self) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import azure.functions as func
 from azure.functions import meta
+from azure.functions.blob import BlobConverter
 from azure.functions.eventhub import EventHubTriggerConverter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,6 +105,16 @@ def eventhub_events(bodies: list[bytes], *, partition: str, first_sequence: int,
     }
     data = meta.Datum(CollectionBytes(list(bodies)), "collection_bytes")
     return EventHubTriggerConverter.decode(data, trigger_metadata=metadata)
+
+
+def blob_trigger_input(blob_name: str, data: bytes) -> func.blob.InputStream:
+    """The `InputStream` the worker hands a blob trigger: `name` is "container/path"."""
+    metadata = {
+        "BlobTrigger": meta.Datum(blob_name, "string"),
+        "Uri": meta.Datum(f"http://127.0.0.1:10000/devstoreaccount1/{blob_name}", "string"),
+        "Properties": meta.Datum(json.dumps({"ContentLength": len(data)}), "json"),
+    }
+    return BlobConverter.decode(meta.Datum(data, "bytes"), trigger_metadata=metadata)
 
 
 class InvocationContext(func.Context):

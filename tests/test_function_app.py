@@ -10,11 +10,17 @@ from datetime import UTC, datetime
 import azure.functions as func
 import pytest
 
+from shared.batch.datasets import Dataset
 from shared.events.raw import ingest_totals, quarantined_events, raw_events
-from shared.lake import Lake
+from shared.lake import Lake, Zone
 from shared.simulator.faults import inject_faults
 from tests.azurite import Azurite
-from tests.functions_host import InvocationContext, eventhub_events, index_in_fresh_process
+from tests.functions_host import (
+    InvocationContext,
+    blob_trigger_input,
+    eventhub_events,
+    index_in_fresh_process,
+)
 
 EXPECTED_FUNCTIONS = {
     "http_api": [
@@ -27,6 +33,11 @@ EXPECTED_FUNCTIONS = {
         {"direction": "IN", "type": "eventHubTrigger", "name": "events", "dataType": "BINARY",
          "cardinality": "MANY", "connection": "EVENTHUB_CONNECTION",
          "eventHubName": "%EVENTHUB_NAME%", "consumerGroup": "%EVENTHUB_CONSUMER_GROUP%"},
+    ],
+    "on_batch_file": [
+        {"direction": "IN", "type": "blobTrigger", "name": "upload",
+         "path": "%BATCH_UPLOAD_PATH%/{dataset}/{name}", "connection": "LAKE_STORAGE",
+         "source": "EventGrid"},
     ],
 }
 
@@ -138,3 +149,37 @@ def test_a_batch_without_partition_context_fails_loudly(environment,
     with pytest.raises(RuntimeError, match="PartitionContext"):
         _user_function("ingest_events")(bare)
     assert not (environment / "raw").exists()
+
+
+def test_on_batch_file_lands_an_upload_once_on_azurite(
+        environment, monkeypatch: pytest.MonkeyPatch, azurite: Azurite) -> None:
+    from shared.batch.ingest import quarantined_rows
+    from shared.services import current_services
+    from shared.settings import current_settings
+    from shared.warehouse.sources import landed_rows
+
+    monkeypatch.setenv("LAKE_URL", "az://uploads/shoplake")
+    monkeypatch.setenv("LAKE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    current_settings.cache_clear()
+    current_services.cache_clear()
+    lake = Lake.open("az://uploads/shoplake", connection_string=azurite.connection_string)
+    export = (b"product_id,name,category,price,currency\r\n"
+              b'P1,"Mug, large",Kitchen,4.50,GBP\r\nP2,Vase,Home Decor,oops,GBP\r\n')
+    blob = lake.path(Zone.RAW, "batch", "shop_products", "products.csv")
+    lake.write_bytes(blob, export)
+
+    for _ in range(2):  # a duplicated blob-created event changes nothing
+        _user_function("on_batch_file")(blob_trigger_input(blob, export))
+
+    landed = landed_rows(lake, Dataset.PRODUCTS).to_table()
+    assert landed["name"].to_pylist() == ["Mug, large"]
+    assert quarantined_rows(lake).to_table()["reason"].to_pylist() == ["bad_decimal"]
+    ledgers = lake.list_files(lake.path(Zone.STATE, "ingest", "batch"), ".json")
+    assert len(ledgers) == 1
+
+
+def test_on_batch_file_refuses_a_file_outside_the_upload_folders(environment) -> None:
+    from shared.batch.runner import UploadError
+
+    with pytest.raises(UploadError, match="raw/batch/<mapping>/<file>"):
+        _user_function("on_batch_file")(blob_trigger_input("lake/shoplake/raw/x.csv", b"a\n"))

@@ -28,8 +28,15 @@ def eventhub_batches(
     *,
     partitions: int = 4,
     batch_size: int = 1000,
+    next_sequence: list[int] | None = None,
 ) -> Iterator[EventBatch]:
-    """Batches in delivery order: partition by partition, sequence numbers from 0."""
+    """Batches in delivery order: partition by partition, sequence numbers from 0.
+
+    To continue a stream (a later day), pass `next_sequence`, one number per partition; it
+    is advanced past every batch yielded, as an Event Hub numbers a partition's events.
+    """
+    if next_sequence is None:
+        next_sequence = [0] * partitions
     if not (len(bodies) == len(keys) == len(enqueued_at)):
         raise ValueError("bodies, keys and enqueue times must align")
     assigned = np.fromiter((partition_of(k, partitions) for k in keys), dtype=np.int32,
@@ -39,10 +46,12 @@ def eventhub_batches(
         rows = np.flatnonzero(assigned == partition)
         for start in range(0, rows.size, batch_size):
             chunk = rows[start : start + batch_size]
+            first = next_sequence[partition]
+            next_sequence[partition] += chunk.size
             yield EventBatch(
                 "eventhub",
                 str(partition),
                 [bodies[i] for i in chunk],
-                np.arange(start, start + chunk.size, dtype=np.int64),
+                np.arange(first, first + chunk.size, dtype=np.int64),
                 enqueued_at[chunk],
             )

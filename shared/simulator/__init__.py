@@ -18,7 +18,7 @@ from .eventhub import (
     send_events,
     send_to_eventhub,
 )
-from .export import ExportFiles, write_exports
+from .export import ExportFiles, write_csv, write_exports
 from .shop import SimulatedDay, SimulatedShop, simulate_shop
 
 __all__ = [
@@ -38,5 +38,6 @@ __all__ = [
     "send_events",
     "send_to_eventhub",
     "simulate_shop",
+    "write_csv",
     "write_exports",
 ]

@@ -73,6 +73,12 @@ def write_exports(shop: SimulatedShop, out_dir: Path) -> ExportFiles:
     )
 
 
+def write_csv(table: pa.Table, path: Path) -> Path:
+    """One table as an export file: UTF-8, header row, RFC 3339 timestamps."""
+    pacsv.write_csv(_iso_timestamps(table), path, _CSV_OPTIONS)
+    return path
+
+
 def _iso_timestamps(table: pa.Table) -> pa.Table:
     """Timestamp columns as RFC 3339 strings: Arrow's CSV writer would use a space."""
     for i, field in enumerate(table.schema):

@@ -104,8 +104,11 @@ def test_demo_runs_end_to_end_as_the_installed_command(tmp_path: Path) -> None:
     assert "received = landed + quarantined │ yes" in done.stderr
     assert "raw zone byte-identical" in done.stderr
     assert "duplicates in raw               │ 0" in done.stderr
+    assert "same file uploaded again │ duplicate" in done.stderr
+    assert "revenue by category" in done.stderr and "conversion funnel" in done.stderr
     assert (tmp_path / "lake" / "raw" / "events").is_dir()
-    assert (tmp_path / "out" / "orders.csv").is_file()
+    assert (tmp_path / "lake" / "curated" / "fact_sales" / "_delta_log").is_dir()
+    assert len(list((tmp_path / "out").glob("orders-*.csv"))) == 3
 
 
 @pytest.mark.slow

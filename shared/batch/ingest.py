@@ -1,0 +1,168 @@
+"""Land one uploaded export: parse it with its mapping, write landed rows and quarantine.
+
+A file is known by the SHA-256 of its bytes. The ledger entry
+`_state/ingest/batch/<sha256>.json` is written last, so a file is either fully landed and
+recorded, or is processed again from scratch (rewriting the same files): a re-upload or a
+duplicated blob-created event finds the entry and changes nothing.
+
+- `raw/batch/<mapping>/<name>`: the upload as it arrived (the blob trigger's path).
+- `raw/landed/<dataset>/<sha256>.parquet`: its rows in the dataset's canonical columns,
+  with `source_file` (the hash) and `landed_at`.
+- `quarantine/batch/<dataset>/<sha256>.parquet`: rejected rows with reason, row number
+  and original line; a file rejected whole (missing columns) is copied to
+  `quarantine/batch/<dataset>/<sha256>-<name>` with the error in the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from shared.batch.datasets import QUARANTINE_SCHEMA
+from shared.batch.mapping import Mapping
+from shared.batch.reader import (
+    MissingColumnsError,
+    UnreadableFileError,
+    count_records,
+    read_batch_file,
+)
+from shared.lake import Lake, Zone
+from shared.warehouse.sources import landed_folder, landed_schema
+
+Status = Literal["landed", "duplicate", "rejected"]
+_READ_BLOCK = 1 << 20
+QUARANTINE_FILE_SCHEMA = QUARANTINE_SCHEMA.append(pa.field("source_file", pa.string()))
+
+
+@dataclass(frozen=True)
+class BatchFileResult:
+    """What happened to one file; received = landed + quarantined, always."""
+
+    file: str  # for a duplicate: the file whose identical content landed first
+    mapping: str
+    dataset: str
+    sha256: str
+    status: Status
+    received: int
+    landed: int
+    quarantined: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def file_digest(lake: Lake, path: str) -> str:
+    digest = hashlib.sha256()
+    with lake.open_input(path) as stream:
+        while block := stream.read(_READ_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ledger_path(lake: Lake, sha256: str) -> str:
+    return lake.path(Zone.STATE, "ingest", "batch", f"{sha256}.json")
+
+
+def quarantined_rows(lake: Lake) -> ds.Dataset:
+    """Every quarantined batch row, of every dataset (empty, with its schema, if none)."""
+    files = lake.list_files(lake.path(Zone.QUARANTINE, "batch"), ".parquet")
+    return ds.dataset(files, schema=QUARANTINE_FILE_SCHEMA, filesystem=lake.fs,
+                      format="parquet")
+
+
+def ingest_batch_file(lake: Lake, path: str, mapping: Mapping,
+                      now: datetime | None = None) -> BatchFileResult:
+    """Land the lake file at `path` (once per content) with `mapping`."""
+    sha256 = file_digest(lake, path)
+    ledger = ledger_path(lake, sha256)
+    if lake.exists(ledger):
+        recorded = orjson.loads(lake.read_bytes(ledger))
+        if recorded["status"] != "rejected":  # a rejected file may be retried with a new mapping
+            fields = {name: recorded[name] for name in BatchFileResult.__dataclass_fields__}
+            return BatchFileResult(**{**fields, "status": "duplicate"})
+    landed_at = now or datetime.now(UTC)
+    try:
+        result = _land(lake, path, mapping, sha256, landed_at)
+    except UnreadableFileError as error:
+        reason = "missing_columns" if isinstance(error, MissingColumnsError) else "unreadable_file"
+        result = _reject(lake, path, mapping, sha256, reason, str(error))
+    lake.write_bytes(ledger, orjson.dumps(
+        {**result.to_json(), "landed_at": landed_at.isoformat()}, option=orjson.OPT_INDENT_2))
+    return result
+
+
+def upload_file(lake: Lake, local_path: Path, mapping: Mapping) -> BatchFileResult:
+    """Copy a local export to `raw/batch/<mapping>/<name>` and land it, as an upload is."""
+    target = lake.path(Zone.RAW, "batch", mapping.name, local_path.name)
+    with local_path.open("rb") as source, lake.open_output(target) as out:
+        while block := source.read(_READ_BLOCK):
+            out.write(block)
+    return ingest_batch_file(lake, target, mapping)
+
+
+def _land(lake: Lake, path: str, mapping: Mapping, sha256: str,
+          landed_at: datetime) -> BatchFileResult:
+    """Stream chunks into the landed file (and quarantine, opened on the first reject)."""
+    dataset = mapping.dataset
+    schema = landed_schema(dataset)
+    landed = quarantined = 0
+    reasons: Counter[str] = Counter()
+    with ExitStack() as files:
+        stream = files.enter_context(lake.open_input(path))
+        landed_file = f"{landed_folder(lake, dataset)}/{sha256}.parquet"
+        writer = files.enter_context(
+            pq.ParquetWriter(files.enter_context(lake.open_output(landed_file)), schema))
+        rejects: pq.ParquetWriter | None = None
+        for chunk in read_batch_file(stream, mapping, name=path.rsplit("/", 1)[-1]):
+            rows = chunk.landed.num_rows
+            writer.write_table(pa.Table.from_arrays(
+                [*chunk.landed.columns, _constant(sha256, pa.string(), rows),
+                 _constant(landed_at, schema.field("landed_at").type, rows)], schema=schema))
+            landed += rows
+            if not chunk.quarantined.num_rows:
+                continue
+            if rejects is None:
+                rejects = files.enter_context(pq.ParquetWriter(files.enter_context(
+                    lake.open_output(lake.path(Zone.QUARANTINE, "batch", dataset.value,
+                                               f"{sha256}.parquet"))), QUARANTINE_FILE_SCHEMA))
+            rows = chunk.quarantined.num_rows
+            rejects.write_table(pa.Table.from_arrays(
+                [*chunk.quarantined.columns, _constant(sha256, pa.string(), rows)],
+                schema=QUARANTINE_FILE_SCHEMA))
+            quarantined += rows
+            for item in pc.value_counts(chunk.quarantined["reason"]).to_pylist():
+                reasons[item["values"]] += item["counts"]
+    return BatchFileResult(lake.relative(path), mapping.name, dataset.value, sha256, "landed",
+                           landed + quarantined, landed, quarantined, dict(sorted(reasons.items())))
+
+
+def _constant(value: object, kind: pa.DataType, rows: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, kind), rows)
+
+
+def _reject(lake: Lake, path: str, mapping: Mapping, sha256: str, reason: str,
+            error: str) -> BatchFileResult:
+    """Keep the whole file in quarantine; count its records so nothing goes unaccounted
+    (nothing of it landed: an interrupted landed file is removed by `Lake.open_output`)."""
+    name = path.rsplit("/", 1)[-1]
+    target = lake.path(Zone.QUARANTINE, "batch", mapping.dataset.value, f"{sha256}-{name}")
+    with lake.open_input(path) as stream, lake.open_output(target) as out:
+        while block := stream.read(_READ_BLOCK):
+            out.write(block)
+    with lake.open_input(path) as stream:
+        records = count_records(stream, mapping, name=name)
+    return BatchFileResult(lake.relative(path), mapping.name, mapping.dataset.value, sha256,
+                           "rejected", records, 0, records, {reason: records}, error)

@@ -1,0 +1,284 @@
+"""Robust, streaming reading of an uploaded CSV export through its mapping.
+
+Bytes are read a block at a time (gunzipped when they start with the gzip magic,
+whatever the file is called), split into physical lines, decoded line by line and handed
+to Python's csv module, which deals with quoting and with delimiters and newlines inside
+quoted fields. Which lines each record consumed is recorded, so a quarantined row can
+be quoted exactly. Memory is bounded by one chunk of records, however large the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from typing import BinaryIO
+
+import numpy as np
+
+from shared.batch.convert import ConvertedChunk, Converter, RawChunk
+from shared.batch.mapping import Mapping
+
+__all__ = ["ConvertedChunk", "MissingColumnsError", "UnreadableFileError", "count_records",
+           "read_batch_file"]
+
+_BLOCK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class UnreadableFileError(ValueError):
+    """The file as a whole cannot be ingested: no header, repeated column names, broken gzip."""
+
+
+class MissingColumnsError(UnreadableFileError):
+    """The header lacks source columns the mapping cannot do without."""
+
+    def __init__(self, name: str, missing: list[str], found: list[str]) -> None:
+        self.missing = missing
+        """The missing source columns, as the mapping names them."""
+        self.found = found
+        super().__init__(f"{name} lacks required columns: {', '.join(missing)} "
+                         f"(found: {', '.join(found)})")
+
+
+def read_batch_file(stream: BinaryIO, mapping: Mapping, *, name: str = "file",
+                    chunk_rows: int = 100_000) -> Iterator[ConvertedChunk]:
+    """The file's records as `mapping.dataset` rows, at most `chunk_rows` records a chunk.
+
+    The header is read and checked by this call, so a file that cannot be ingested at
+    all fails before any chunk exists; only a broken gzip stream can fail later. Bad
+    rows never fail: each chunk's landed plus quarantined rows are its records. Blank
+    lines are not records. `name` is only used in messages.
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    lines = _Lines(_blocks(stream, name), mapping.csv.encoding)
+    records = _Records(lines, mapping)
+    header = _header(records, lines, mapping, name)
+    return _chunks(records, lines, Converter(mapping, header), chunk_rows)
+
+
+def _header(records: _Records, lines: _Lines, mapping: Mapping, name: str) -> list[str]:
+    header = next(iter(records), None)
+    if header is None:
+        raise UnreadableFileError(f"{name} is empty: expected a header row")
+    if isinstance(header, _Malformed):
+        raise UnreadableFileError(f"{name}: the header row is not valid CSV ({header.error})")
+    names = [column.strip() for column in header]
+    if not any(names):
+        raise UnreadableFileError(f"{name}: the first line is empty; expected a header row")
+    repeated = sorted({column for column in names if names.count(column) > 1})
+    if repeated:
+        raise UnreadableFileError(f"{name}: the header repeats column names: "
+                                  f"{', '.join(map(repr, repeated))}")
+    missing = [column for column in mapping.required_columns() if column not in names]
+    if missing:
+        raise MissingColumnsError(name, missing, names)
+    lines.take()
+    return names
+
+
+def _chunks(records: _Records, lines: _Lines, converter: Converter,
+            chunk_rows: int) -> Iterator[ConvertedChunk]:
+    while (raw := _raw_chunk(records, lines, chunk_rows)) is not None:
+        yield converter.convert(raw)
+
+
+def _raw_chunk(records: _Records, lines: _Lines, limit: int) -> RawChunk | None:
+    """The next (up to) `limit` records, with the physical lines each one spans."""
+    first_line = lines.first
+    errors = records.errors
+    batch = list(islice(records, limit))
+    if not batch:
+        return None
+    if records.errors == errors and records.reader.line_num - first_line + 1 == len(batch):
+        ends = np.arange(first_line, first_line + len(batch), dtype=np.int64)
+    else:
+        ends = _ends(batch, first_line)
+    rows = np.concatenate([[first_line], ends[:-1] + 1])
+    if [] in batch:  # blank lines are not records
+        keep = np.array([bool(fields) for fields in batch])
+        batch = [fields for fields in batch if fields]
+        rows, ends = rows[keep], ends[keep]
+    malformed = {i: fields.error for i, fields in enumerate(batch)
+                 if isinstance(fields, _Malformed)} if records.errors != errors else {}
+    undecodable = lines.undecodable_records(rows, ends)
+    return RawChunk([None if i in malformed else fields for i, fields in enumerate(batch)]
+                    if malformed else batch,
+                    rows, ends, lines.take(), first_line, malformed, undecodable)
+
+
+def _ends(batch: list[list[str] | _Malformed], first_line: int) -> np.ndarray:
+    """The physical line each record ends on, when some span several lines.
+
+    A record spans one line more than the line breaks kept inside its quoted fields
+    (CRLF counting once, as when the lines were split); a malformed record knows where
+    the csv module gave up on it.
+    """
+    ends = np.empty(len(batch), dtype=np.int64)
+    end = first_line - 1
+    for i, fields in enumerate(batch):
+        if isinstance(fields, _Malformed):
+            end = fields.end
+        else:
+            end += 1 + sum(f.count("\n") + f.count("\r") - f.count("\r\n") for f in fields
+                           if "\n" in f or "\r" in f)
+        ends[i] = end
+    return ends
+
+
+@dataclass(frozen=True)
+class _Malformed:
+    """A record the csv module rejected (such as a field over its size limit)."""
+
+    error: str
+    end: int
+
+
+class _Records:
+    """The file's records as the csv module splits them; a malformed record does not stop
+    the iteration but comes out as `_Malformed`."""
+
+    def __init__(self, lines: _Lines, mapping: Mapping) -> None:
+        self.reader = csv.reader(lines, delimiter=mapping.csv.delimiter,
+                                 quotechar=mapping.csv.quote, strict=False)
+        self.errors = 0
+        self._records = self._iterate()
+
+    def __iter__(self) -> Iterator[list[str] | _Malformed]:
+        return self._records
+
+    def _iterate(self) -> Iterator[list[str] | _Malformed]:
+        while True:
+            try:
+                yield from self.reader
+                return
+            except csv.Error as error:
+                self.errors += 1
+                yield _Malformed(str(error), self.reader.line_num)
+
+
+class _Lines:
+    """The file's physical lines, decoded, kept until the chunk they belong to is built.
+
+    The csv module reads exactly the lines of the record it returns, never ahead, so
+    the lines kept when a chunk is complete are exactly that chunk's.
+    """
+
+    def __init__(self, blocks: Iterator[bytes], encoding: str) -> None:
+        self.first = 1
+        """Physical number of the first kept line."""
+        self._kept: list[str] = []
+        self._undecodable: dict[int, str] = {}
+        self._lines = self._decoded(blocks, encoding)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines
+
+    def _decoded(self, blocks: Iterator[bytes], encoding: str) -> Iterator[str]:
+        keep = self._kept.append
+        for number, line in enumerate(_split_lines(blocks), start=1):
+            try:
+                text = line.decode(encoding)
+            except UnicodeDecodeError as error:
+                text = line.decode(encoding, errors="replace")
+                bad = error.object[error.start:error.end].hex(" ")
+                self._undecodable[number] = (
+                    f"line {number} has bytes that are not valid {encoding} ({bad}); "
+                    "original_line shows undecodable bytes as U+FFFD replacement characters")
+            keep(text)
+            yield text
+
+    def take(self) -> list[str]:
+        """The lines read and not yet taken, which `first` then moves past."""
+        kept = self._kept[:]
+        self._kept.clear()
+        self.first += len(kept)
+        return kept
+
+    def undecodable_records(self, rows: np.ndarray, ends: np.ndarray) -> dict[int, str]:
+        """Record index -> the first undecodable line among the lines it spans."""
+        found: dict[int, str] = {}
+        for number, detail in self._undecodable.items():
+            i = int(np.searchsorted(rows, number, side="right")) - 1
+            if i >= 0 and number <= ends[i]:
+                found.setdefault(i, detail)
+        self._undecodable.clear()
+        return found
+
+
+def count_records(stream: BinaryIO, mapping: Mapping, *, name: str = "file") -> int:
+    """Data records in a file that is rejected whole, so its rows are still accounted for.
+
+    Counts as the reader would (the mapping's delimiter and quote, blank lines skipped,
+    undecodable bytes tolerated); a broken gzip stream counts the records before the break.
+    """
+    lines = (line.decode(mapping.csv.encoding, errors="replace")
+             for line in _split_lines(_blocks(stream, name)))
+    rows = csv.reader(lines, delimiter=mapping.csv.delimiter, quotechar=mapping.csv.quote)
+    records = 0
+    try:
+        for row in rows:
+            records += bool(row)
+    except (UnreadableFileError, csv.Error):
+        pass
+    return max(records - 1, 0)  # the header
+
+
+def _split_lines(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """Physical lines with their terminators: LF, CRLF or a lone CR, as the csv module
+    sees them (the encodings allowed keep these bytes for these characters only).
+
+    A UTF-8 byte order mark before the first line is dropped, whatever the encoding.
+    """
+    rest = b""
+    first = True
+    for block in blocks:
+        lines = (rest + block).splitlines(keepends=True)
+        rest = lines.pop()  # maybe incomplete, or a CR before an LF
+        if first and lines:
+            lines[0], first = lines[0].removeprefix(codecs.BOM_UTF8), False
+        yield from lines
+    if first:
+        rest = rest.removeprefix(codecs.BOM_UTF8)
+    if rest:
+        yield rest
+
+
+def _blocks(stream: BinaryIO, name: str) -> Iterator[bytes]:
+    """The file's bytes, gunzipped if they start with the gzip magic."""
+    head = stream.read(_BLOCK)
+    while 0 < len(head) < len(_GZIP_MAGIC) and (more := stream.read(_BLOCK)):
+        head += more  # a stream may return little at a time
+    if not head.startswith(_GZIP_MAGIC):
+        while head:
+            yield head
+            head = stream.read(_BLOCK)
+        return
+    gunzipped = gzip.GzipFile(fileobj=_Prepended(head, stream), mode="rb")
+    try:
+        while block := gunzipped.read(_BLOCK):
+            yield block
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise UnreadableFileError(f"{name} is not a readable gzip file ({error})") from None
+
+
+class _Prepended:
+    """A stream whose first bytes were already read (to look for the gzip magic)."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._stream.read(size)
+        if size < 0:
+            data, self._head = self._head + self._stream.read(), b""
+        else:
+            data, self._head = self._head[:size], self._head[size:]
+        return data

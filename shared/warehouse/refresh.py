@@ -1,0 +1,458 @@
+"""Refresh processed and curated tables from what landed, rebuilding only what changed.
+
+Order of work, each step an atomic Delta commit:
+1. plan: raw event date partitions whose files changed since the watermark, new landed
+   batch files (and the order dates they touch); a pending plan of an interrupted run is
+   added, and the plan is saved before anything is written;
+2. processed tables (`stg_*`);
+3. dimensions, merged; customers or products that changed add the dates of their orders
+   (and of their products' events) to the plan, which is saved again before the merge;
+4. facts and daily KPIs for the planned dates (Delta overwrite with a predicate);
+5. whole-history KPIs, when anything under them changed;
+6. the watermark, then the pending plan is removed.
+
+Every step is a deterministic function of the lake's contents, so rerunning any prefix
+gives the same tables: a refresh killed at any point is finished by the next one, and an
+incremental refresh equals a full one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from deltalake import DeltaTable
+
+from shared.batch.datasets import Dataset
+from shared.lake import Lake
+from shared.warehouse.engine import Engine, date_list, references
+from shared.warehouse.models import BY_NAME, MODELS, Model
+from shared.warehouse.sources import (
+    landed_files,
+    landed_rows,
+    raw_event_files,
+    raw_events,
+    table_rows,
+)
+from shared.warehouse.state import Plan, RefreshState, Watermark, fingerprint
+
+CHUNK_BYTES = 64 * 1024 * 1024
+"""Raw event Parquet read per query: bounds memory whatever the history's length."""
+
+LANDED_VIEWS = {f"landed_{dataset.value}": dataset for dataset in Dataset}
+PROCESSED_FOR = {Dataset.CUSTOMERS.value: "stg_customers", Dataset.PRODUCTS.value: "stg_products"}
+GLOBAL_KPIS = ("kpi_customer_lifetime_value", "kpi_top_products")
+
+
+@dataclass(frozen=True)
+class TableRefresh:
+    table: str
+    action: str  # "partitions", "merged", "replaced", "unchanged"
+    partitions: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class RefreshResult:
+    full: bool
+    tables: list[TableRefresh] = field(default_factory=list)
+    seconds: float = 0.0
+    resumed: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "full": self.full,
+            "resumed": self.resumed,
+            "seconds": round(self.seconds, 3),
+            "tables": {t.table: {"action": t.action, "partitions": t.partitions,
+                                 "seconds": round(t.seconds, 3)} for t in self.tables},
+        }
+
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class _DimensionChange:
+    model: Model
+    business_key: str
+    rows: pa.Table
+    scope: set[str] | None
+    """The business keys `rows` were computed for (None: all)."""
+    changed: set[str]
+    facts_changed: set[str]
+
+
+def refresh(lake: Lake, *, full: bool = False, chunk_bytes: int = CHUNK_BYTES,
+            progress: Progress | None = None) -> RefreshResult:
+    """Bring processed/ and curated/ up to date with raw/ (everything when `full`)."""
+    return _Refresh(lake, chunk_bytes, progress or (lambda _: None)).run(full)
+
+
+class _Refresh:
+    def __init__(self, lake: Lake, chunk_bytes: int, progress: Progress) -> None:
+        self.lake = lake
+        self.chunk_bytes = chunk_bytes
+        self.progress = progress
+        self.state = RefreshState(lake)
+        self.raw_files = raw_event_files(lake)
+        self.landed = {dataset: landed_files(lake, dataset) for dataset in Dataset}
+        # Opened tables and their datasets, dropped when the table is written.
+        self._deltas: dict[str, DeltaTable] = {}
+        self._datasets: dict[str, ds.Dataset] = {}
+        self._pinned: set[str] = set()
+        """Inputs bound for a whole step (materialised once), left alone by `_bind_inputs`."""
+
+    def run(self, full: bool) -> RefreshResult:
+        started = time.perf_counter()
+        pending = self.state.pending_plan()
+        plan = self._plan(full, self.state.watermark())
+        if pending is not None:
+            plan = plan.union(pending)
+        self.state.save_pending_plan(plan)
+        result = RefreshResult(full=plan.full, resumed=pending is not None)
+        with Engine() as self.engine:
+            self._processed(plan, result)
+            self._dimensions(plan, result)
+            self._facts(plan, result)
+            self._global_kpis(plan, result)
+        self.state.save_watermark(Watermark(
+            event_partitions={d.isoformat(): fingerprint(files)
+                              for d, files in sorted(self.raw_files.items())},
+            landed={dataset.value: names for dataset, names in self.landed.items()},
+            refreshed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        ))
+        self.state.clear_pending_plan()
+        result.seconds = time.perf_counter() - started
+        return result
+
+    # -- planning -------------------------------------------------------------------------
+
+    def _plan(self, full: bool, watermark: Watermark) -> Plan:
+        if full:
+            return Plan(full=True, event_dates=set(self.raw_files),
+                        changed_datasets={d.value for d in Dataset},
+                        product_ids=None, customer_ids=None)
+        before = watermark.event_partitions
+        event_dates = {d for d, files in self.raw_files.items()
+                       if before.get(d.isoformat()) != fingerprint(files)}
+        event_dates |= {date.fromisoformat(d) for d in before} - set(self.raw_files)
+        new_files = {dataset: sorted(set(names) - set(watermark.landed.get(dataset.value, [])))
+                     for dataset, names in self.landed.items()}
+        plan = Plan(event_dates=event_dates,
+                    changed_datasets={d.value for d, names in new_files.items() if names})
+        with Engine() as engine:
+            self._plan_order_lines(engine, new_files[Dataset.ORDER_LINES], plan)
+            for dataset, column, keys in ((Dataset.CUSTOMERS, "customer_id", plan.customer_ids),
+                                          (Dataset.PRODUCTS, "product_id", plan.product_ids)):
+                if new_files[dataset] and keys is not None:
+                    engine.bind("new_rows", landed_rows(self.lake, dataset, new_files[dataset]))
+                    keys |= _values(engine.table(f"SELECT DISTINCT {column} FROM new_rows"))
+        for model, attribute in ((BY_NAME["dim_product"], "product_ids"),
+                                 (BY_NAME["dim_customer"], "customer_ids")):
+            if not self._exists(model):
+                setattr(plan, attribute, None)
+        return plan
+
+    def _plan_order_lines(self, engine: Engine, new_files: list[str], plan: Plan) -> None:
+        """Dates, products and customers of the new lines and of the lines they replace."""
+        if not new_files:
+            return
+        engine.bind("new_lines", landed_rows(self.lake, Dataset.ORDER_LINES, new_files))
+        sql = ("SELECT CAST(ordered_at AS DATE) AS order_date, product_id, customer_id"
+               " FROM new_lines")
+        model = BY_NAME["stg_order_lines"]
+        if self._exists(model):
+            engine.bind("current_lines", self._rows(model))
+            sql += (" UNION ALL SELECT order_date, product_id, customer_id FROM current_lines"
+                    " SEMI JOIN new_lines USING (order_id, line_number)")
+        engine.bind("touched", engine.table(sql))
+        plan.order_dates |= set(_values(engine.table("SELECT DISTINCT order_date FROM touched")))
+        if plan.product_ids is not None:
+            plan.product_ids |= _values(engine.table("SELECT DISTINCT product_id FROM touched"))
+        if plan.customer_ids is not None:
+            plan.customer_ids |= _values(engine.table(
+                "SELECT DISTINCT customer_id FROM touched WHERE customer_id IS NOT NULL"))
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _processed(self, plan: Plan, result: RefreshResult) -> None:
+        self._partitions(BY_NAME["stg_events"], plan.event_dates, plan.full, result)
+        self._partitions(BY_NAME["stg_order_lines"], plan.order_dates, plan.full, result)
+        for dataset, name in PROCESSED_FOR.items():
+            model = BY_NAME[name]
+            if plan.full or dataset in plan.changed_datasets or not self._exists(model):
+                self._replace(model, result)
+            else:
+                result.tables.append(TableRefresh(model.table, "unchanged"))
+
+    def _dimensions(self, plan: Plan, result: RefreshResult) -> None:
+        self._dim_date(plan, result)
+        keys = {"product_id": plan.product_ids, "customer_id": plan.customer_ids}
+        if None not in keys.values():
+            # Only the order lines of affected products and customers matter: read once.
+            for column, values in keys.items():
+                self.engine.bind(f"{column}_keys", _keys(values))
+            self.engine.bind("stg_order_lines__all", self._rows(BY_NAME["stg_order_lines"]))
+            self.engine.define(
+                "affected_order_lines", "SELECT * FROM stg_order_lines__all WHERE "
+                + " OR ".join(f"{c} IN (SELECT key FROM {c}_keys)" for c in keys),
+                materialize=True)
+        products = self._dimension_change(BY_NAME["dim_product"], "product_id",
+                                          plan.product_ids, watched="category")
+        customers = self._dimension_change(BY_NAME["dim_customer"], "customer_id",
+                                           plan.customer_ids)
+        if (products.changed or customers.changed) and not plan.full:
+            plan.dims_changed = True
+            plan.sales_dates |= self._dates_of("stg_order_lines", "order_date", {
+                "product_id": products.facts_changed, "customer_id": customers.facts_changed})
+            plan.product_event_dates |= self._dates_of("stg_events", "event_date", {
+                "product_id": products.facts_changed})
+            self.state.save_pending_plan(plan)
+        for change in (products, customers):
+            self._write_dimension(change, result)
+
+    def _facts(self, plan: Plan, result: RefreshResult) -> None:
+        sales_dates = plan.order_dates | plan.sales_dates
+        self._partitions(BY_NAME["fact_sales"], sales_dates, plan.full, result)
+        self._partitions(BY_NAME["fact_events"], plan.event_dates | plan.product_event_dates,
+                         plan.full, result)
+        self._partitions(BY_NAME["kpi_revenue_by_category_day"], sales_dates, plan.full, result)
+        self._partitions(BY_NAME["kpi_conversion_funnel"], plan.event_dates, plan.full, result)
+
+    def _global_kpis(self, plan: Plan, result: RefreshResult) -> None:
+        changed = plan.full or plan.dims_changed or plan.order_dates or plan.sales_dates
+        todo = [BY_NAME[name] for name in GLOBAL_KPIS]
+        if not changed:
+            todo = [model for model in todo if not self._exists(model)]
+        if todo:  # both read all of fact_sales: read it once
+            self.engine.bind("fact_sales__all", self._rows(BY_NAME["fact_sales"]))
+            self.engine.define("fact_sales", "SELECT * FROM fact_sales__all", materialize=True)
+            self._pinned.add("fact_sales")
+        for model in todo:
+            self._replace(model, result)
+        self._pinned.discard("fact_sales")
+        for name in GLOBAL_KPIS:
+            if BY_NAME[name] not in todo:
+                result.tables.append(TableRefresh(name, "unchanged"))
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _partitions(self, model: Model, dates: set[date], full: bool,
+                    result: RefreshResult) -> None:
+        """Rebuild the given date partitions (all of them, replacing the table, if `full`)."""
+        column = model.date_column
+        if full:
+            dates = self._all_dates(model)
+        elif not dates and self._exists(model):
+            result.tables.append(TableRefresh(model.table, "unchanged"))
+            return
+        started = time.perf_counter()
+        replace_table = full or not self._exists(model)
+        chunks = self._chunks(model, sorted(dates)) or [[]]
+        for number, chunk in enumerate(chunks, start=1):
+            self.progress(f"{model.table}: {len(chunk)} partition(s), part {number}/{len(chunks)}")
+            self._bind_inputs(model, chunk)
+            rows = self.engine.stream(
+                f"SELECT * FROM ({model.sql}) AS result WHERE {column} IN ({date_list(chunk)})"
+                if chunk else f"SELECT * FROM ({model.sql}) AS result LIMIT 0")
+            first = number == 1
+            self.lake.write_table(
+                rows, model.zone, model.table, mode="overwrite", partition_by=[column],
+                predicate=None if replace_table and first else
+                f"{column} IN ({', '.join(repr(d.isoformat()) for d in chunk)})",
+            )
+            self._written(model)
+        result.tables.append(TableRefresh(model.table, "partitions", len(dates),
+                                          time.perf_counter() - started))
+
+    def _replace(self, model: Model, result: RefreshResult) -> None:
+        self.progress(f"{model.table}: whole table")
+        started = time.perf_counter()
+        self._bind_inputs(model, None)
+        self.lake.write_table(self.engine.stream(model.sql), model.zone, model.table,
+                              mode="overwrite",
+                              partition_by=[model.partition_by] if model.partition_by else None)
+        self._written(model)
+        result.tables.append(TableRefresh(model.table, "replaced", 0,
+                                          time.perf_counter() - started))
+
+    def _dim_date(self, plan: Plan, result: RefreshResult) -> None:
+        model = BY_NAME["dim_date"]
+        days = self._all_dates(BY_NAME["stg_events"]) | self._all_dates(BY_NAME["stg_order_lines"])
+        first, last = (min(days), max(days)) if days else (None, None)
+        if self._exists(model) and not plan.full:
+            current = self.engine.table(_bound(self.engine, "dim_date", self._rows(model),
+                                               "SELECT MIN(date) AS f, MAX(date) AS l"))
+            if (current["f"][0].as_py(), current["l"][0].as_py()) == (first, last):
+                result.tables.append(TableRefresh(model.table, "unchanged"))
+                return
+        span = (last - first).days + 1 if first and last else 0
+        self.engine.bind("calendar", pa.table({
+            "date_day": pa.array([first + timedelta(days=i) for i in range(span)], pa.date32())}))
+        self._replace(model, result)
+
+    def _dimension_change(self, model: Model, business_key: str, keys: set[str] | None,
+                          watched: str | None = None) -> _DimensionChange:
+        """The dimension's new rows for `keys` (all when None) and which keys changed.
+
+        Facts copy a dimension's `watched` column (a product's category), or depend on all
+        of a key's rows (a customer's versions) when None: keys where that changed are the
+        ones whose facts must be rebuilt.
+        """
+        self._bind_inputs(model, None)
+        if keys is not None:
+            for name in references(model.sql, ("stg_customers", "stg_products")):
+                self.engine.bind_where(name, self._rows(BY_NAME[name]), business_key, keys)
+            self.engine.define("stg_order_lines", f"SELECT * FROM affected_order_lines WHERE"
+                               f" {business_key} IN (SELECT key FROM {business_key}_keys)")
+        rows = self.engine.table(model.sql)
+        if not self._exists(model):
+            everything = _values(rows.select([business_key]))
+            return _DimensionChange(model, business_key, rows, None, everything, everything)
+        self.engine.bind("new_rows", rows)
+        old_rows = self._rows(model)
+        if keys is None:
+            self.engine.bind("old_rows", old_rows)
+        else:
+            self.engine.bind_where("old_rows", old_rows, business_key, keys)
+        changed = _values(self.engine.table(
+            f"SELECT {business_key} FROM (SELECT * FROM new_rows EXCEPT SELECT * FROM old_rows)"
+            f" UNION SELECT {business_key} FROM (SELECT * FROM old_rows EXCEPT"
+            f" SELECT * FROM new_rows)"))
+        facts_changed = changed if watched is None else _values(self.engine.table(
+            f"SELECT {business_key} FROM new_rows FULL JOIN old_rows USING ({business_key})"
+            f" WHERE new_rows.{watched} IS DISTINCT FROM old_rows.{watched}"))
+        return _DimensionChange(model, business_key, rows, keys, changed, facts_changed)
+
+    def _write_dimension(self, change: _DimensionChange, result: RefreshResult) -> None:
+        model = change.model
+        if not self._exists(model):
+            self.lake.write_table(change.rows, model.zone, model.table, mode="overwrite")
+            self._written(model)
+            result.tables.append(TableRefresh(model.table, "replaced"))
+        elif not change.changed:
+            result.tables.append(TableRefresh(model.table, "unchanged"))
+        else:
+            self.progress(f"{model.table}: merge")
+            rows = change.rows
+            if change.scope is not None:  # only the changed keys' rows, to the changed keys
+                rows = rows.filter(pc.is_in(rows[change.business_key],
+                                            pa.array(sorted(change.changed), pa.string())))
+            self.lake.merge_table(rows, model.zone, model.table, key=model.key,
+                                  scope=None if change.scope is None else
+                                  (change.business_key, change.changed))
+            self._written(model)
+            result.tables.append(TableRefresh(model.table, "merged"))
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def _bind_inputs(self, model: Model, dates: list[date] | None) -> None:
+        """Bind every table the model's SQL reads; scoped inputs only for `dates`."""
+        sql = model.sql
+        for view in references(sql, LANDED_VIEWS):
+            self.engine.bind(view, landed_rows(self.lake, LANDED_VIEWS[view],
+                                               self.landed[LANDED_VIEWS[view]]))
+        if references(sql, ["raw_events"]):
+            chosen = dates if dates is not None else sorted(self.raw_files)
+            files = [f for d in chosen for f in self.raw_files.get(d, [])]
+            self.engine.bind("raw_events", raw_events(self.lake, files))
+        for name in references(sql, [m.name for m in MODELS if m is not model]):
+            if name in self._pinned:
+                continue
+            scope = model.scoped_inputs.get(name)
+            self.engine.bind(name, self._rows(BY_NAME[name], scope,
+                                              dates if scope and dates is not None else None))
+
+    def _chunks(self, model: Model, dates: list[date]) -> list[list[date]]:
+        """Dates grouped so each query reads at most `chunk_bytes` of raw events (models
+        over events); models over order lines take all their dates at once."""
+        if model.date_column != "event_date":
+            return [dates] if dates else []
+        chunks: list[list[date]] = []
+        size = 0
+        for day in dates:
+            day_bytes = sum(info.size for info in self.raw_files.get(day, []))
+            if not chunks or size + day_bytes > self.chunk_bytes:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(day)
+            size += day_bytes
+        return chunks
+
+    def _all_dates(self, model: Model) -> set[date]:
+        """Every date partition the model has (or, for processed events, will have)."""
+        if model.name in ("stg_events", "fact_events", "kpi_conversion_funnel"):
+            return set(self.raw_files)
+        source = BY_NAME["stg_order_lines"]
+        if model.name != "stg_order_lines" and self._exists(source):
+            return _partition_dates(self._delta(source), "order_date")
+        names = self.landed[Dataset.ORDER_LINES]
+        if not names:
+            return set()
+        rows = landed_rows(self.lake, Dataset.ORDER_LINES, names)
+        return set(self.engine.table(_bound(self.engine, "all_lines", rows,
+                                            "SELECT DISTINCT CAST(ordered_at AS DATE) AS d"))
+                   .column("d").to_pylist())
+
+    def _dates_of(self, name: str, date_column: str, keys: dict[str, set[str]]) -> set[date]:
+        """Dates of the model's rows whose key columns take any of the given values."""
+        model = BY_NAME[name]
+        wanted = {column: sorted(values) for column, values in keys.items() if values}
+        if not wanted or not self._exists(model):
+            return set()
+        self.engine.bind("keyed", self._rows(model))
+        conditions = [f"{column} IN (SELECT UNNEST(${number}))"
+                      for number, column in enumerate(wanted, start=1)]
+        sql = f"SELECT DISTINCT {date_column} FROM keyed WHERE {' OR '.join(conditions)}"
+        return set(self.engine.query(sql, list(wanted.values())).column(0).to_pylist())
+
+    def _delta(self, model: Model) -> DeltaTable | None:
+        if model.name not in self._deltas and self.lake.table_exists(model.zone, model.table):
+            self._deltas[model.name] = self.lake.table(model.zone, model.table)
+        return self._deltas.get(model.name)
+
+    def _exists(self, model: Model) -> bool:
+        return self._delta(model) is not None
+
+    def _rows(self, model: Model, date_column: str | None = None,
+              dates: list[date] | None = None) -> ds.Dataset:
+        delta = self._delta(model)
+        if delta is None:
+            raise RuntimeError(f"{model.table} does not exist yet")
+        if dates is not None:
+            return table_rows(delta, date_column, dates)
+        if model.name not in self._datasets:
+            self._datasets[model.name] = table_rows(delta)
+        return self._datasets[model.name]
+
+    def _written(self, model: Model) -> None:
+        self._deltas.pop(model.name, None)
+        self._datasets.pop(model.name, None)
+
+
+def _keys(values: set[str]) -> pa.Table:
+    return pa.table({"key": pa.array(sorted(values), pa.string())})
+
+
+def _values(table: pa.Table) -> set:
+    """The first column's values, as a set."""
+    return set(table.column(0).to_pylist())
+
+
+def _bound(engine: Engine, name: str, data: ds.Dataset, select: str) -> str:
+    """Bind `data` as `name` and return `select … FROM name`."""
+    engine.bind(name, data)
+    return f"{select} FROM {name}"
+
+
+def _partition_dates(table: DeltaTable, column: str) -> set[date]:
+    """A Delta table's date partitions, from its log (no data files read)."""
+    return {date.fromisoformat(p[column]) for p in table.partitions() if p.get(column)}
+
+

@@ -1,0 +1,82 @@
+"""What the transforms read: landed files (raw zone) and Delta tables (later zones).
+
+Every input is an Arrow dataset, so DuckDB scans it lazily with filters pushed down, and
+the same dataset objects can be handed to another engine.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+from deltalake import DeltaTable
+
+from shared.batch.datasets import SCHEMAS, TIMESTAMP, Dataset
+from shared.events.contract import RAW_SCHEMA
+from shared.lake import Lake, Zone
+
+EVENT_DATE = pa.field("event_date", pa.date32())
+LANDED_COLUMNS = [pa.field("source_file", pa.string(), nullable=False),
+                  pa.field("landed_at", TIMESTAMP, nullable=False)]
+"""Added to every landed batch row: which file (content hash) and when it landed."""
+
+
+def landed_schema(dataset: Dataset) -> pa.Schema:
+    schema = SCHEMAS[dataset]
+    for column in LANDED_COLUMNS:
+        schema = schema.append(column)
+    return schema
+
+
+def landed_folder(lake: Lake, dataset: Dataset) -> str:
+    return lake.path(Zone.RAW, "landed", dataset.value)
+
+
+def landed_files(lake: Lake, dataset: Dataset) -> list[str]:
+    """File names (content hashes) of every landed file of the dataset."""
+    return [info.base_name for info in lake.file_infos(landed_folder(lake, dataset), ".parquet")]
+
+
+def landed_rows(lake: Lake, dataset: Dataset, names: list[str] | None = None) -> ds.Dataset:
+    """Landed rows of all (or the named) files of a dataset."""
+    folder = landed_folder(lake, dataset)
+    if names is None:
+        names = landed_files(lake, dataset)
+    return ds.dataset([f"{folder}/{name}" for name in names], schema=landed_schema(dataset),
+                      filesystem=lake.fs, format="parquet")
+
+
+def raw_event_files(lake: Lake) -> dict[date, list[pafs.FileInfo]]:
+    """The raw event files of each event date, with sizes, from one listing."""
+    folder = lake.path(Zone.RAW, "events")
+    by_date: dict[date, list[pafs.FileInfo]] = defaultdict(list)
+    for info in lake.file_infos(folder, ".parquet"):
+        partition = info.path[len(folder) + 1:].split("/", 1)[0]
+        by_date[date.fromisoformat(partition.removeprefix("event_date="))].append(info)
+    return dict(by_date)
+
+
+def raw_events(lake: Lake, files: list[pafs.FileInfo]) -> ds.Dataset:
+    """The given raw event files as one dataset with `event_date` from their folders."""
+    folder = lake.path(Zone.RAW, "events")
+    return ds.dataset(
+        [info.path for info in files],
+        schema=RAW_SCHEMA.append(EVENT_DATE),
+        filesystem=lake.fs,
+        format="parquet",
+        partitioning=ds.partitioning(pa.schema([EVENT_DATE]), flavor="hive"),
+        partition_base_dir=folder,
+    )
+
+
+def table_rows(delta: DeltaTable, date_column: str | None = None,
+               dates: list[date] | None = None) -> ds.Dataset:
+    """A Delta table's current rows, optionally only some date partitions (file pruning)."""
+    if dates is None:
+        return delta.to_pyarrow_dataset()
+    return delta.to_pyarrow_dataset(
+        file_pruning_predicate=[(date_column, "in", [d.isoformat() for d in dates])]
+    )

@@ -1,0 +1,131 @@
+"""The refresh's memory in `_state/refresh/`: the watermark and a pending plan.
+
+The watermark records what the last finished refresh consumed: a fingerprint of each raw
+event date partition (its file names and sizes; new or rewritten files change it) and the
+landed batch files of each dataset. Comparing it with a listing of the lake says which
+partitions changed, without clocks.
+
+A plan is saved before the first table is written and removed after the watermark, so a
+refresh killed half-way is finished by the next run even where the tables it already
+wrote hide what changed (a merged dimension no longer differs from its new value).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+
+import orjson
+import pyarrow.fs as pafs
+
+from shared.lake import Lake, Zone
+
+
+@dataclass(frozen=True)
+class Watermark:
+    event_partitions: dict[str, str] = field(default_factory=dict)
+    """ISO event date -> fingerprint of its raw files."""
+    landed: dict[str, list[str]] = field(default_factory=dict)
+    """Dataset -> names of the landed files already refreshed."""
+    refreshed_at: str | None = None
+
+
+@dataclass
+class Plan:
+    """What a refresh rebuilds: dates per partitioned table, and whole tables."""
+
+    full: bool = False
+    event_dates: set[date] = field(default_factory=set)
+    order_dates: set[date] = field(default_factory=set)
+    changed_datasets: set[str] = field(default_factory=set)
+    """Landed datasets with new files (their processed tables are rebuilt whole)."""
+    sales_dates: set[date] = field(default_factory=set)
+    """Extra fact_sales dates: orders of customers or products whose dimension changed."""
+    product_event_dates: set[date] = field(default_factory=set)
+    """Extra fact_events dates: events of products whose category changed."""
+    dims_changed: bool = False
+    product_ids: set[str] | None = field(default_factory=set)
+    """Products whose dimension row may change (None: all of them)."""
+    customer_ids: set[str] | None = field(default_factory=set)
+    """Customers whose dimension rows may change (None: all of them)."""
+
+    def union(self, other: Plan) -> Plan:
+        return Plan(
+            full=self.full or other.full,
+            event_dates=self.event_dates | other.event_dates,
+            order_dates=self.order_dates | other.order_dates,
+            changed_datasets=self.changed_datasets | other.changed_datasets,
+            sales_dates=self.sales_dates | other.sales_dates,
+            product_event_dates=self.product_event_dates | other.product_event_dates,
+            dims_changed=self.dims_changed or other.dims_changed,
+            product_ids=_union(self.product_ids, other.product_ids),
+            customer_ids=_union(self.customer_ids, other.customer_ids),
+        )
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({
+            "full": self.full,
+            "event_dates": sorted(d.isoformat() for d in self.event_dates),
+            "order_dates": sorted(d.isoformat() for d in self.order_dates),
+            "changed_datasets": sorted(self.changed_datasets),
+            "sales_dates": sorted(d.isoformat() for d in self.sales_dates),
+            "product_event_dates": sorted(d.isoformat() for d in self.product_event_dates),
+            "dims_changed": self.dims_changed,
+            "product_ids": None if self.product_ids is None else sorted(self.product_ids),
+            "customer_ids": None if self.customer_ids is None else sorted(self.customer_ids),
+        }, option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Plan:
+        raw = orjson.loads(data)
+        dates = {key: {date.fromisoformat(d) for d in raw[key]}
+                 for key in ("event_dates", "order_dates", "sales_dates", "product_event_dates")}
+        keys = {key: None if raw[key] is None else set(raw[key])
+                for key in ("product_ids", "customer_ids")}
+        return cls(full=raw["full"], changed_datasets=set(raw["changed_datasets"]),
+                   dims_changed=raw["dims_changed"], **dates, **keys)
+
+
+def _union(left: set[str] | None, right: set[str] | None) -> set[str] | None:
+    return None if left is None or right is None else left | right
+
+
+def fingerprint(files: list[pafs.FileInfo]) -> str:
+    digest = hashlib.sha256()
+    for info in sorted(files, key=lambda i: i.path):
+        digest.update(f"{info.base_name}:{info.size}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+class RefreshState:
+    def __init__(self, lake: Lake) -> None:
+        self._lake = lake
+        self._watermark = lake.path(Zone.STATE, "refresh", "watermark.json")
+        self._pending = lake.path(Zone.STATE, "refresh", "pending_plan.json")
+
+    def watermark(self) -> Watermark:
+        if not self._lake.exists(self._watermark):
+            return Watermark()
+        raw = orjson.loads(self._lake.read_bytes(self._watermark))
+        return Watermark(raw["event_partitions"], raw["landed"], raw["refreshed_at"])
+
+    def save_watermark(self, watermark: Watermark) -> None:
+        self._lake.write_bytes(self._watermark, orjson.dumps({
+            "event_partitions": watermark.event_partitions,
+            "landed": watermark.landed,
+            "refreshed_at": watermark.refreshed_at,
+        }, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+
+    def pending_plan(self) -> Plan | None:
+        """The plan of a refresh that started and did not finish, if any."""
+        if not self._lake.exists(self._pending):
+            return None
+        return Plan.from_json(self._lake.read_bytes(self._pending))
+
+    def save_pending_plan(self, plan: Plan) -> None:
+        self._lake.write_bytes(self._pending, plan.to_json())
+
+    def clear_pending_plan(self) -> None:
+        if self._lake.exists(self._pending):
+            self._lake.fs.delete_file(self._pending)
