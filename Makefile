@@ -29,6 +29,7 @@ test: $(STAMP) node_modules/.installed lint
 
 bench: $(STAMP)
 	$(PY) bench/ingest.py
+	$(PY) bench/refresh.py
 
 serve: $(STAMP)
 	$(VENV)/bin/shoplake serve

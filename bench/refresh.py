@@ -66,6 +66,7 @@ def _floor(lake_dir: Path, work: Path) -> tuple[float, float]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
     started = time.perf_counter()
     con.execute(f"CREATE VIEW raw_events AS SELECT * FROM read_parquet("
                 f"'{lake_dir}/raw/events/*/*.parquet', hive_partitioning = true)")

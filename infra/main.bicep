@@ -200,6 +200,8 @@ module api 'app/api.bicep' = {
     identityId: identity.outputs.resourceId
     identityClientId: identity.outputs.clientId
     lakeUrl: lakeUrl
+    lakeBlobServiceUri: lake.outputs.primaryEndpoints.blob
+    batchUploadPath: '${lakeContainerName}/${lakeRootPath}/raw/batch'
     eventHubsFullyQualifiedNamespace: eventHubs.outputs.fullyQualifiedNamespace
     eventHubName: eventHubs.outputs.eventHubName
     eventHubConsumerGroup: eventHubs.outputs.consumerGroupName

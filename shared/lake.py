@@ -202,6 +202,11 @@ class Lake:
             lambda: {"account_name": account_name, "bearer_token": tokens.token()},
         )
 
+    @property
+    def local(self) -> bool:
+        """A folder on this machine (not blob storage)."""
+        return self._local
+
     # -- paths ----------------------------------------------------------------------------
 
     def path(self, zone: Zone, *parts: str) -> str:
@@ -305,19 +310,21 @@ class Lake:
         mode: str = "append",
         partition_by: Iterable[str] | None = None,
         predicate: str | None = None,
+        table: DeltaTable | None = None,
     ) -> None:
+        """Write a Delta table (pass `table` when it is already open: saves reloading it)."""
         if not self._root_ready:
             self.fs.create_dir(self._base, recursive=True)  # creates the container if absent
             self._root_ready = True
         write_deltalake(
-            self.table_uri(zone, *parts),
+            table if table is not None else self.table_uri(zone, *parts),
             data,
             mode=mode,  # type: ignore[arg-type]
             partition_by=list(partition_by) if partition_by else None,
             predicate=predicate,
             # Replacing a whole table may change its columns (a transform gained one).
             schema_mode="overwrite" if mode == "overwrite" and predicate is None else None,
-            storage_options=self.storage_options,
+            storage_options=None if table is not None else self.storage_options,
         )
 
     def merge_table(self, data: pa.Table, zone: Zone, *parts: str, key: Iterable[str],

@@ -34,6 +34,12 @@ param identityClientId string
 @description('Lake root, abfss://<container>@<account>.dfs.<suffix>/<path>.')
 param lakeUrl string
 
+@description('Blob endpoint of the lake account, https://<account>.blob.<suffix>/.')
+param lakeBlobServiceUri string
+
+@description('Where uploads land: <container>/<root path>/raw/batch (the blob trigger watches <this>/{dataset}/{name}).')
+param batchUploadPath string
+
 @description('Event Hubs namespace host, <namespace>.servicebus.windows.net.')
 param eventHubsFullyQualifiedNamespace string
 
@@ -94,6 +100,11 @@ var shoplakeSettings = {
   EVENTHUB_CONNECTION__clientId: identityClientId
   EVENTHUB_NAME: eventHubName
   EVENTHUB_CONSUMER_GROUP: eventHubConsumerGroup
+  // Identity-based connection `LAKE_STORAGE` of the on_batch_file blob trigger.
+  LAKE_STORAGE__blobServiceUri: lakeBlobServiceUri
+  LAKE_STORAGE__credential: 'managedidentity'
+  LAKE_STORAGE__clientId: identityClientId
+  BATCH_UPLOAD_PATH: batchUploadPath
   HTTP_AUTH_LEVEL: httpAuthLevel
   MAX_EVENT_BYTES: string(maxEventBytes)
   MAX_REQUEST_BYTES: string(maxRequestBytes)

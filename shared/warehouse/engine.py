@@ -9,7 +9,8 @@ from types import TracebackType
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
+
+from shared.warehouse.sources import ParquetFiles, Rows
 
 BATCH_ROWS = 256 * 1024
 
@@ -36,13 +37,32 @@ class Engine:
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
         self._bound: dict[str, str] = {}  # name -> how it is bound
+        self._sources: dict[str, Rows | pa.Table] = {}  # name -> what it was bound to
 
-    def bind(self, name: str, data: ds.Dataset | pa.Table) -> None:
-        self._unbind(name)
-        self._con.register(name, data)
-        self._bound[name] = "arrow"
+    def bind(self, name: str, data: Rows | pa.Table) -> None:
+        if self._sources.get(name) is data:
+            return  # already bound to this very input (a table's files are read once)
+        if isinstance(data, ParquetFiles):
+            self._bind_files(name, data)
+        else:
+            self._unbind(name)
+            self._con.register(name, data)
+            self._bound[name] = "arrow"
+        self._sources[name] = data
 
-    def bind_where(self, name: str, data: ds.Dataset | pa.Table, column: str,
+    def _bind_files(self, name: str, files: ParquetFiles) -> None:
+        if not files.paths:  # read_parquet needs at least one file
+            self.bind(name, files.schema.empty_table())
+            return
+        paths = ", ".join("'" + path.replace("'", "''") + "'" for path in files.paths)
+        options = "hive_partitioning = false"
+        if files.partitioning:
+            types = ", ".join(f"'{column}': '{kind}'"
+                              for column, kind in files.partitioning.items())
+            options = f"hive_partitioning = true, hive_types = {{{types}}}"
+        self.define(name, f"SELECT * FROM read_parquet([{paths}], {options})")
+
+    def bind_where(self, name: str, data: Rows | pa.Table, column: str,
                    values: set[str]) -> None:
         """Bind only the rows whose `column` is one of `values` (a semi-join, pushed into
         the scan, so a long list of keys costs no more than a short one)."""
@@ -60,6 +80,7 @@ class Engine:
         self._bound[name] = kind
 
     def _unbind(self, name: str) -> None:
+        self._sources.pop(name, None)
         kind = self._bound.pop(name, None)
         if kind == "arrow":
             self._con.unregister(name)

@@ -21,7 +21,8 @@ class Write(StrEnum):
     PARTITIONS = "partitions"
     """Rebuild the date partitions a refresh touches (Delta overwrite with a predicate)."""
     MERGE = "merge"
-    """Compute the whole (small) table, merge it on the key: only changed rows are written."""
+    """Compute the rows of the business keys new data mentions, merge them on the key:
+    only changed rows are written."""
     REPLACE = "replace"
     """Compute the whole (small) table and replace it when its inputs changed."""
 
@@ -36,6 +37,10 @@ class Model:
     partition_by: str | None = None
     scoped_inputs: dict[str, str] = field(default_factory=dict)
     """Inputs read only for the partitions being rebuilt: view name -> its date column."""
+    grouped_inputs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Inputs read only for the groups that have a row on the dates being rebuilt:
+    view name -> (group column, date expression). Dedupe by key needs every version of a
+    key, and all of a key's versions share its group (an order line's order)."""
 
     @property
     def sql(self) -> str:
@@ -58,7 +63,8 @@ MODELS: tuple[Model, ...] = (
     Model("stg_events", Zone.PROCESSED, "events", ("event_id",), Write.PARTITIONS,
           "event_date", {"raw_events": "event_date"}),
     Model("stg_order_lines", Zone.PROCESSED, "order_lines", ("order_id", "line_number"),
-          Write.PARTITIONS, "order_date"),
+          Write.PARTITIONS, "order_date",
+          grouped_inputs={"landed_order_lines": ("order_id", "CAST(ordered_at AS DATE)")}),
     Model("stg_customers", Zone.PROCESSED, "customers", ("customer_id", "valid_from"),
           Write.REPLACE),
     Model("stg_products", Zone.PROCESSED, "products", ("product_id",), Write.REPLACE),
@@ -76,7 +82,7 @@ MODELS: tuple[Model, ...] = (
     Model("kpi_conversion_funnel", Zone.CURATED, "kpi_conversion_funnel", ("event_date",),
           Write.PARTITIONS, "event_date", {"stg_events": "event_date"}),
     Model("kpi_customer_lifetime_value", Zone.CURATED, "kpi_customer_lifetime_value",
-          ("customer_id",), Write.REPLACE),
+          ("customer_id",), Write.MERGE),
     Model("kpi_top_products", Zone.CURATED, "kpi_top_products", ("category", "product_id"),
           Write.REPLACE, "category"),
 )

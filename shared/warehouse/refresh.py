@@ -8,7 +8,8 @@ Order of work, each step an atomic Delta commit:
 3. dimensions, merged; customers or products that changed add the dates of their orders
    (and of their products' events) to the plan, which is saved again before the merge;
 4. facts and daily KPIs for the planned dates (Delta overwrite with a predicate);
-5. whole-history KPIs, when anything under them changed;
+5. whole-history KPIs: top products recomputed when any sale changed, lifetime value
+   recomputed and merged for the customers the new data mentions;
 6. the watermark, then the pending plan is removed.
 
 Every step is a deterministic function of the lake's contents, so rerunning any prefix
@@ -25,19 +26,22 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 from shared.batch.datasets import Dataset
 from shared.lake import Lake
 from shared.warehouse.engine import Engine, date_list, references
 from shared.warehouse.models import BY_NAME, MODELS, Model
 from shared.warehouse.sources import (
+    Rows,
     landed_files,
+    landed_input,
     landed_rows,
+    partition_dates,
     raw_event_files,
-    raw_events,
-    table_rows,
+    raw_events_input,
+    table_input,
 )
 from shared.warehouse.state import Plan, RefreshState, Watermark, fingerprint
 
@@ -46,7 +50,6 @@ CHUNK_BYTES = 64 * 1024 * 1024
 
 LANDED_VIEWS = {f"landed_{dataset.value}": dataset for dataset in Dataset}
 PROCESSED_FOR = {Dataset.CUSTOMERS.value: "stg_customers", Dataset.PRODUCTS.value: "stg_products"}
-GLOBAL_KPIS = ("kpi_customer_lifetime_value", "kpi_top_products")
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class _DimensionChange:
+class _KeyedChange:
     model: Model
     business_key: str
     rows: pa.Table
@@ -104,19 +107,18 @@ class _Refresh:
         self.landed = {dataset: landed_files(lake, dataset) for dataset in Dataset}
         # Opened tables and their datasets, dropped when the table is written.
         self._deltas: dict[str, DeltaTable] = {}
-        self._datasets: dict[str, ds.Dataset] = {}
-        self._pinned: set[str] = set()
-        """Inputs bound for a whole step (materialised once), left alone by `_bind_inputs`."""
+        self._datasets: dict[str, Rows] = {}
 
     def run(self, full: bool) -> RefreshResult:
         started = time.perf_counter()
         pending = self.state.pending_plan()
-        plan = self._plan(full, self.state.watermark())
-        if pending is not None:
-            plan = plan.union(pending)
-        self.state.save_pending_plan(plan)
-        result = RefreshResult(full=plan.full, resumed=pending is not None)
+        self.previous = self.state.watermark()
         with Engine() as self.engine:
+            plan = self._plan(full, self.previous)
+            if pending is not None:
+                plan = plan.union(pending)
+            self.state.save_pending_plan(plan)
+            result = RefreshResult(full=plan.full, resumed=pending is not None)
             self._processed(plan, result)
             self._dimensions(plan, result)
             self._facts(plan, result)
@@ -125,9 +127,12 @@ class _Refresh:
             event_partitions={d.isoformat(): fingerprint(files)
                               for d, files in sorted(self.raw_files.items())},
             landed={dataset.value: names for dataset, names in self.landed.items()},
+            calendar=self.calendar,
             refreshed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         ))
         self.state.clear_pending_plan()
+        order = {model.table: number for number, model in enumerate(MODELS)}
+        result.tables.sort(key=lambda table: order[table.table])
         result.seconds = time.perf_counter() - started
         return result
 
@@ -146,31 +151,37 @@ class _Refresh:
                      for dataset, names in self.landed.items()}
         plan = Plan(event_dates=event_dates,
                     changed_datasets={d.value for d, names in new_files.items() if names})
-        with Engine() as engine:
-            self._plan_order_lines(engine, new_files[Dataset.ORDER_LINES], plan)
-            for dataset, column, keys in ((Dataset.CUSTOMERS, "customer_id", plan.customer_ids),
-                                          (Dataset.PRODUCTS, "product_id", plan.product_ids)):
-                if new_files[dataset] and keys is not None:
-                    engine.bind("new_rows", landed_rows(self.lake, dataset, new_files[dataset]))
-                    keys |= _values(engine.table(f"SELECT DISTINCT {column} FROM new_rows"))
+        engine = self.engine
+        self._plan_order_lines(new_files[Dataset.ORDER_LINES], plan)
+        for dataset, column, keys in ((Dataset.CUSTOMERS, "customer_id", plan.customer_ids),
+                                      (Dataset.PRODUCTS, "product_id", plan.product_ids)):
+            if new_files[dataset] and keys is not None:
+                engine.bind("new_rows", landed_rows(self.lake, dataset, new_files[dataset]))
+                keys |= _values(engine.table(f"SELECT DISTINCT {column} FROM new_rows"))
         for model, attribute in ((BY_NAME["dim_product"], "product_ids"),
                                  (BY_NAME["dim_customer"], "customer_ids")):
             if not self._exists(model):
                 setattr(plan, attribute, None)
         return plan
 
-    def _plan_order_lines(self, engine: Engine, new_files: list[str], plan: Plan) -> None:
+    def _plan_order_lines(self, new_files: list[str], plan: Plan) -> None:
         """Dates, products and customers of the new lines and of the lines they replace."""
         if not new_files:
             return
-        engine.bind("new_lines", landed_rows(self.lake, Dataset.ORDER_LINES, new_files))
+        engine = self.engine
+        new_lines = landed_rows(self.lake, Dataset.ORDER_LINES, new_files).to_table(
+            columns=["order_id", "line_number", "ordered_at", "product_id", "customer_id"])
+        engine.bind("new_lines", new_lines)
         sql = ("SELECT CAST(ordered_at AS DATE) AS order_date, product_id, customer_id"
                " FROM new_lines")
         model = BY_NAME["stg_order_lines"]
-        if self._exists(model):
+        if self._exists(model) and new_lines.num_rows:
+            # The lines these replace; the range lets Parquet statistics skip files.
+            first, last = (v.as_py() for v in pc.min_max(new_lines["order_id"]).values())
             engine.bind("current_lines", self._rows(model))
             sql += (" UNION ALL SELECT order_date, product_id, customer_id FROM current_lines"
-                    " SEMI JOIN new_lines USING (order_id, line_number)")
+                    f" SEMI JOIN new_lines USING (order_id, line_number) WHERE order_id"
+                    f" BETWEEN {_literal(first)} AND {_literal(last)}")
         engine.bind("touched", engine.table(sql))
         plan.order_dates |= set(_values(engine.table("SELECT DISTINCT order_date FROM touched")))
         if plan.product_ids is not None:
@@ -203,10 +214,10 @@ class _Refresh:
                 "affected_order_lines", "SELECT * FROM stg_order_lines__all WHERE "
                 + " OR ".join(f"{c} IN (SELECT key FROM {c}_keys)" for c in keys),
                 materialize=True)
-        products = self._dimension_change(BY_NAME["dim_product"], "product_id",
-                                          plan.product_ids, watched="category")
-        customers = self._dimension_change(BY_NAME["dim_customer"], "customer_id",
-                                           plan.customer_ids)
+        products = self._keyed_change(BY_NAME["dim_product"], "product_id", plan.product_ids,
+                                      watched="category")
+        customers = self._keyed_change(BY_NAME["dim_customer"], "customer_id",
+                                       plan.customer_ids)
         if (products.changed or customers.changed) and not plan.full:
             plan.dims_changed = True
             plan.sales_dates |= self._dates_of("stg_order_lines", "order_date", {
@@ -215,7 +226,7 @@ class _Refresh:
                 "product_id": products.facts_changed})
             self.state.save_pending_plan(plan)
         for change in (products, customers):
-            self._write_dimension(change, result)
+            self._write_keyed(change, result)
 
     def _facts(self, plan: Plan, result: RefreshResult) -> None:
         sales_dates = plan.order_dates | plan.sales_dates
@@ -227,19 +238,18 @@ class _Refresh:
 
     def _global_kpis(self, plan: Plan, result: RefreshResult) -> None:
         changed = plan.full or plan.dims_changed or plan.order_dates or plan.sales_dates
-        todo = [BY_NAME[name] for name in GLOBAL_KPIS]
-        if not changed:
-            todo = [model for model in todo if not self._exists(model)]
-        if todo:  # both read all of fact_sales: read it once
-            self.engine.bind("fact_sales__all", self._rows(BY_NAME["fact_sales"]))
-            self.engine.define("fact_sales", "SELECT * FROM fact_sales__all", materialize=True)
-            self._pinned.add("fact_sales")
-        for model in todo:
-            self._replace(model, result)
-        self._pinned.discard("fact_sales")
-        for name in GLOBAL_KPIS:
-            if BY_NAME[name] not in todo:
-                result.tables.append(TableRefresh(name, "unchanged"))
+        top = BY_NAME["kpi_top_products"]
+        if changed or not self._exists(top):
+            self._replace(top, result)
+        else:
+            result.tables.append(TableRefresh(top.table, "unchanged"))
+        # Lifetime value is per customer: only the customers the new data mentions change.
+        lifetime = BY_NAME["kpi_customer_lifetime_value"]
+        if plan.full or plan.customer_ids is None or not self._exists(lifetime):
+            self._replace(lifetime, result)
+        else:
+            self._write_keyed(self._keyed_change(lifetime, "customer_id", plan.customer_ids),
+                              result)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -266,6 +276,7 @@ class _Refresh:
                 rows, model.zone, model.table, mode="overwrite", partition_by=[column],
                 predicate=None if replace_table and first else
                 f"{column} IN ({', '.join(repr(d.isoformat()) for d in chunk)})",
+                table=self._delta(model),
             )
             self._written(model)
         result.tables.append(TableRefresh(model.table, "partitions", len(dates),
@@ -277,44 +288,48 @@ class _Refresh:
         self._bind_inputs(model, None)
         self.lake.write_table(self.engine.stream(model.sql), model.zone, model.table,
                               mode="overwrite",
-                              partition_by=[model.partition_by] if model.partition_by else None)
+                              partition_by=[model.partition_by] if model.partition_by else None,
+                              table=self._delta(model))
         self._written(model)
         result.tables.append(TableRefresh(model.table, "replaced", 0,
                                           time.perf_counter() - started))
 
     def _dim_date(self, plan: Plan, result: RefreshResult) -> None:
         model = BY_NAME["dim_date"]
-        days = self._all_dates(BY_NAME["stg_events"]) | self._all_dates(BY_NAME["stg_order_lines"])
+        # Processed tables are up to date here: their partitions are the days with data.
+        days = self._all_dates(BY_NAME["fact_events"]) | self._all_dates(BY_NAME["fact_sales"])
         first, last = (min(days), max(days)) if days else (None, None)
-        if self._exists(model) and not plan.full:
-            current = self.engine.table(_bound(self.engine, "dim_date", self._rows(model),
-                                               "SELECT MIN(date) AS f, MAX(date) AS l"))
-            if (current["f"][0].as_py(), current["l"][0].as_py()) == (first, last):
-                result.tables.append(TableRefresh(model.table, "unchanged"))
-                return
+        self.calendar = [d.isoformat() for d in (first, last) if d]
+        # The watermark remembers the span dim_date was last built for.
+        if not plan.full and self.previous.calendar == self.calendar and self._exists(model):
+            result.tables.append(TableRefresh(model.table, "unchanged"))
+            return
         span = (last - first).days + 1 if first and last else 0
         self.engine.bind("calendar", pa.table({
             "date_day": pa.array([first + timedelta(days=i) for i in range(span)], pa.date32())}))
         self._replace(model, result)
 
-    def _dimension_change(self, model: Model, business_key: str, keys: set[str] | None,
-                          watched: str | None = None) -> _DimensionChange:
-        """The dimension's new rows for `keys` (all when None) and which keys changed.
+    def _keyed_change(self, model: Model, business_key: str, keys: set[str] | None,
+                      watched: str | None = None) -> _KeyedChange:
+        """A table's new rows for the business `keys` (all when None), and which changed.
 
-        Facts copy a dimension's `watched` column (a product's category), or depend on all
-        of a key's rows (a customer's versions) when None: keys where that changed are the
-        ones whose facts must be rebuilt.
+        Its SQL computes each key's rows from that key's input rows only, so every input is
+        read for `keys` alone. Facts copy a dimension's `watched` column (a product's
+        category), or depend on all of a key's rows (a customer's versions) when None: keys
+        where that changed are the ones whose facts must be rebuilt.
         """
         self._bind_inputs(model, None)
         if keys is not None:
-            for name in references(model.sql, ("stg_customers", "stg_products")):
-                self.engine.bind_where(name, self._rows(BY_NAME[name]), business_key, keys)
-            self.engine.define("stg_order_lines", f"SELECT * FROM affected_order_lines WHERE"
-                               f" {business_key} IN (SELECT key FROM {business_key}_keys)")
+            for name in references(model.sql, [m.name for m in MODELS if m is not model]):
+                if name == "stg_order_lines":  # already narrowed by `_dimensions`
+                    self.engine.define(name, f"SELECT * FROM affected_order_lines WHERE"
+                                       f" {business_key} IN (SELECT key FROM {business_key}_keys)")
+                else:
+                    self.engine.bind_where(name, self._rows(BY_NAME[name]), business_key, keys)
         rows = self.engine.table(model.sql)
         if not self._exists(model):
             everything = _values(rows.select([business_key]))
-            return _DimensionChange(model, business_key, rows, None, everything, everything)
+            return _KeyedChange(model, business_key, rows, None, everything, everything)
         self.engine.bind("new_rows", rows)
         old_rows = self._rows(model)
         if keys is None:
@@ -328,9 +343,9 @@ class _Refresh:
         facts_changed = changed if watched is None else _values(self.engine.table(
             f"SELECT {business_key} FROM new_rows FULL JOIN old_rows USING ({business_key})"
             f" WHERE new_rows.{watched} IS DISTINCT FROM old_rows.{watched}"))
-        return _DimensionChange(model, business_key, rows, keys, changed, facts_changed)
+        return _KeyedChange(model, business_key, rows, keys, changed, facts_changed)
 
-    def _write_dimension(self, change: _DimensionChange, result: RefreshResult) -> None:
+    def _write_keyed(self, change: _KeyedChange, result: RefreshResult) -> None:
         model = change.model
         if not self._exists(model):
             self.lake.write_table(change.rows, model.zone, model.table, mode="overwrite")
@@ -356,15 +371,20 @@ class _Refresh:
         """Bind every table the model's SQL reads; scoped inputs only for `dates`."""
         sql = model.sql
         for view in references(sql, LANDED_VIEWS):
-            self.engine.bind(view, landed_rows(self.lake, LANDED_VIEWS[view],
-                                               self.landed[LANDED_VIEWS[view]]))
+            rows = landed_input(self.lake, LANDED_VIEWS[view], self.landed[LANDED_VIEWS[view]])
+            if view in model.grouped_inputs and dates is not None:
+                group, day = model.grouped_inputs[view]
+                self.engine.bind(f"{view}__all", rows)
+                self.engine.define(view, f"SELECT * FROM {view}__all WHERE {group} IN"
+                                   f" (SELECT {group} FROM {view}__all"
+                                   f" WHERE {day} IN ({date_list(dates)}))")
+            else:
+                self.engine.bind(view, rows)
         if references(sql, ["raw_events"]):
             chosen = dates if dates is not None else sorted(self.raw_files)
             files = [f for d in chosen for f in self.raw_files.get(d, [])]
-            self.engine.bind("raw_events", raw_events(self.lake, files))
+            self.engine.bind("raw_events", raw_events_input(self.lake, files))
         for name in references(sql, [m.name for m in MODELS if m is not model]):
-            if name in self._pinned:
-                continue
             scope = model.scoped_inputs.get(name)
             self.engine.bind(name, self._rows(BY_NAME[name], scope,
                                               dates if scope and dates is not None else None))
@@ -391,7 +411,7 @@ class _Refresh:
             return set(self.raw_files)
         source = BY_NAME["stg_order_lines"]
         if model.name != "stg_order_lines" and self._exists(source):
-            return _partition_dates(self._delta(source), "order_date")
+            return partition_dates(self._rows(source), "order_date")
         names = self.landed[Dataset.ORDER_LINES]
         if not names:
             return set()
@@ -413,27 +433,37 @@ class _Refresh:
         return set(self.engine.query(sql, list(wanted.values())).column(0).to_pylist())
 
     def _delta(self, model: Model) -> DeltaTable | None:
-        if model.name not in self._deltas and self.lake.table_exists(model.zone, model.table):
-            self._deltas[model.name] = self.lake.table(model.zone, model.table)
-        return self._deltas.get(model.name)
+        if model.name not in self._deltas:
+            try:
+                self._deltas[model.name] = self.lake.table(model.zone, model.table)
+            except TableNotFoundError:
+                return None
+        return self._deltas[model.name]
 
     def _exists(self, model: Model) -> bool:
         return self._delta(model) is not None
 
     def _rows(self, model: Model, date_column: str | None = None,
-              dates: list[date] | None = None) -> ds.Dataset:
+              dates: list[date] | None = None) -> Rows:
         delta = self._delta(model)
         if delta is None:
             raise RuntimeError(f"{model.table} does not exist yet")
         if dates is not None:
-            return table_rows(delta, date_column, dates)
+            return table_input(self.lake, delta, date_column, dates)
         if model.name not in self._datasets:
-            self._datasets[model.name] = table_rows(delta)
+            self._datasets[model.name] = table_input(self.lake, delta)
         return self._datasets[model.name]
 
     def _written(self, model: Model) -> None:
-        self._deltas.pop(model.name, None)
+        """After a write: the open table catches up with its log; its file list is stale."""
+        delta = self._deltas.get(model.name)
+        if delta is not None:
+            delta.update_incremental()
         self._datasets.pop(model.name, None)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _keys(values: set[str]) -> pa.Table:
@@ -445,14 +475,10 @@ def _values(table: pa.Table) -> set:
     return set(table.column(0).to_pylist())
 
 
-def _bound(engine: Engine, name: str, data: ds.Dataset, select: str) -> str:
+def _bound(engine: Engine, name: str, data: Rows, select: str) -> str:
     """Bind `data` as `name` and return `select … FROM name`."""
     engine.bind(name, data)
     return f"{select} FROM {name}"
 
-
-def _partition_dates(table: DeltaTable, column: str) -> set[date]:
-    """A Delta table's date partitions, from its log (no data files read)."""
-    return {date.fromisoformat(p[column]) for p in table.partitions() if p.get(column)}
 
 

@@ -28,6 +28,8 @@ class Watermark:
     """ISO event date -> fingerprint of its raw files."""
     landed: dict[str, list[str]] = field(default_factory=dict)
     """Dataset -> names of the landed files already refreshed."""
+    calendar: list[str] = field(default_factory=list)
+    """First and last ISO date of dim_date."""
     refreshed_at: str | None = None
 
 
@@ -108,12 +110,14 @@ class RefreshState:
         if not self._lake.exists(self._watermark):
             return Watermark()
         raw = orjson.loads(self._lake.read_bytes(self._watermark))
-        return Watermark(raw["event_partitions"], raw["landed"], raw["refreshed_at"])
+        return Watermark(raw["event_partitions"], raw["landed"], raw["calendar"],
+                         raw["refreshed_at"])
 
     def save_watermark(self, watermark: Watermark) -> None:
         self._lake.write_bytes(self._watermark, orjson.dumps({
             "event_partitions": watermark.event_partitions,
             "landed": watermark.landed,
+            "calendar": watermark.calendar,
             "refreshed_at": watermark.refreshed_at,
         }, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 

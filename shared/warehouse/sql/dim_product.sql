@@ -5,6 +5,7 @@ WITH sold AS (
     SELECT DISTINCT product_id FROM stg_order_lines
 ),
 latest_line AS (
+    -- Only needed where the catalogue leaves a gap: skip fully catalogued products.
     SELECT product_id, product_name, unit_price, currency
     FROM (
         SELECT
@@ -18,6 +19,10 @@ latest_line AS (
             ) AS recency
         FROM stg_order_lines
         WHERE NOT is_return AND quantity > 0
+            AND product_id NOT IN (
+                SELECT product_id FROM stg_products
+                WHERE name IS NOT NULL AND unit_price IS NOT NULL AND currency IS NOT NULL
+            )
     ) AS lines
     WHERE recency = 1
 )

@@ -37,7 +37,7 @@ class FedShop:
 
 
 SMALL_SHOP = ShopConfig(seed=5, start=date(2026, 10, 1), days=8, products=60, customers=300,
-                        sessions_per_day=120, segment_change_share=0.3,
+                        sessions_per_day=120, return_rate=0.3, segment_change_share=0.3,
                         country_change_share=0.1)
 
 
