@@ -44,6 +44,73 @@ def test_ingest_events_lands_a_file_idempotently(tmp_path: Path,
     assert raw_events(Lake.open(str(lake))).count_rows() == 250
 
 
+ORDERS_CSV = (b"\xef\xbb\xbfInvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,"
+              b"CustomerID,Country\r\n"
+              b'536365,85123A,"HEART, WHITE",6,12/1/10 8:26,2.55,17850,United Kingdom\r\n'
+              b"536365,71053,LANTERN,six,12/1/10 8:26,3.39,17850,United Kingdom\r\n"
+              b"C536379,D,Discount,-1,12/1/10 9:41,27.50,14527,United Kingdom\r\n")
+
+
+def test_ingest_batch_prints_counts_and_a_second_upload_is_a_no_op(tmp_path: Path) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_bytes(ORDERS_CSV)
+    lake = tmp_path / "lake"
+
+    runs = [runner.invoke(app, ["--lake", str(lake), "ingest-batch", str(export),
+                                "--mapping", "online_retail", "--json"]) for _ in range(2)]
+
+    assert [r.exit_code for r in runs] == [0, 0]
+    first, second = (json.loads(r.stdout) for r in runs)
+    assert (first["received"], first["landed"], first["quarantined"]) == (3, 2, 1)
+    assert first["reasons"] == {"bad_number": 1} and first["status"] == "landed"
+    assert second["status"] == "duplicate" and second["landed"] == 2
+    assert (lake / "raw" / "batch" / "online_retail" / "orders.csv").read_bytes() == ORDERS_CSV
+
+
+def test_ingest_batch_rejects_a_file_without_the_mapped_columns(tmp_path: Path) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_bytes(b"InvoiceNo,Quantity\n536365,6\n536366,1\n")
+
+    result = runner.invoke(app, ["--lake", str(tmp_path / "lake"), "ingest-batch", str(export),
+                                 "--mapping", "online_retail", "--json"])
+
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout.splitlines()[0])
+    assert (summary["status"], summary["received"], summary["quarantined"]) == ("rejected", 2, 2)
+    assert "StockCode" in summary["error"] and "InvoiceDate" in summary["error"]
+
+
+def test_ingest_batch_names_an_unknown_mapping(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path, capsys) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_bytes(ORDERS_CSV)
+    monkeypatch.setattr("sys.argv", ["shoplake", "--lake", str(tmp_path / "lake"),
+                                     "ingest-batch", str(export), "--mapping", "acme"])
+
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "acme" in error and "online_retail" in error and "Traceback" not in error
+
+
+def test_refresh_builds_the_star_schema_and_reports_json(tmp_path: Path) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_bytes(ORDERS_CSV)
+    lake = str(tmp_path / "lake")
+    runner.invoke(app, ["--lake", lake, "ingest-batch", str(export), "--mapping", "online_retail"])
+
+    first = runner.invoke(app, ["--lake", lake, "refresh", "--json"])
+    again = runner.invoke(app, ["--lake", lake, "refresh", "--json"])
+
+    assert (first.exit_code, again.exit_code) == (0, 0)
+    tables = json.loads(first.stdout)["tables"]
+    assert tables["fact_sales"] == {"action": "partitions", "partitions": 1,
+                                    "seconds": tables["fact_sales"]["seconds"]}
+    assert {t["action"] for t in json.loads(again.stdout)["tables"].values()} == {"unchanged"}
+
+
 def test_lake_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                              shop_bodies: list[bytes]) -> None:
     events = tmp_path / "events.ndjson"
