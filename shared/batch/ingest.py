@@ -120,6 +120,9 @@ def _land(lake: Lake, path: str, mapping: Mapping, sha256: str,
     schema = landed_schema(dataset)
     landed = quarantined = 0
     reasons: Counter[str] = Counter()
+    rejected_rows = lake.path(Zone.QUARANTINE, "batch", dataset.value, f"{sha256}.parquet")
+    if lake.exists(rejected_rows):  # from an attempt that never reached the ledger
+        lake.fs.delete_file(rejected_rows)
     with ExitStack() as files:
         stream = files.enter_context(lake.open_input(path))
         landed_file = f"{landed_folder(lake, dataset)}/{sha256}.parquet"
@@ -135,9 +138,8 @@ def _land(lake: Lake, path: str, mapping: Mapping, sha256: str,
             if not chunk.quarantined.num_rows:
                 continue
             if rejects is None:
-                rejects = files.enter_context(pq.ParquetWriter(files.enter_context(
-                    lake.open_output(lake.path(Zone.QUARANTINE, "batch", dataset.value,
-                                               f"{sha256}.parquet"))), QUARANTINE_FILE_SCHEMA))
+                rejects = files.enter_context(pq.ParquetWriter(
+                    files.enter_context(lake.open_output(rejected_rows)), QUARANTINE_FILE_SCHEMA))
             rows = chunk.quarantined.num_rows
             rejects.write_table(pa.Table.from_arrays(
                 [*chunk.quarantined.columns, _constant(sha256, pa.string(), rows)],
