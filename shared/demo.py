@@ -98,7 +98,8 @@ def _upload_exports(console: Console, feed: ShopFeed, shop: SimulatedShop) -> No
     again = feed.orders(days[-1])
     landed = [r for r in results if r.status == "landed"]
     table = Table(title="batch uploads", show_header=False)
-    table.add_row("files uploaded", f"{len(results):,} to {feed.exports}/ and raw/batch/")
+    table.add_row("files uploaded", f"{len(results):,} to {feed.exports}/ and raw/batch/ "
+                  f"({len(results) - len(landed):,} already landed before: no-ops)")
     table.add_row("rows received", f"{sum(r.received for r in landed):,}")
     table.add_row("rows landed", f"{sum(r.landed for r in landed):,}")
     table.add_row("rows quarantined", f"{sum(r.quarantined for r in landed):,}")
