@@ -156,7 +156,7 @@ class _Refresh:
         for dataset, column, keys in ((Dataset.CUSTOMERS, "customer_id", plan.customer_ids),
                                       (Dataset.PRODUCTS, "product_id", plan.product_ids)):
             if new_files[dataset] and keys is not None:
-                engine.bind("new_rows", landed_rows(self.lake, dataset, new_files[dataset]))
+                engine.bind("new_rows", landed_input(self.lake, dataset, new_files[dataset]))
                 keys |= _values(engine.table(f"SELECT DISTINCT {column} FROM new_rows"))
         for model, attribute in ((BY_NAME["dim_product"], "product_ids"),
                                  (BY_NAME["dim_customer"], "customer_ids")):
@@ -412,13 +412,10 @@ class _Refresh:
         source = BY_NAME["stg_order_lines"]
         if model.name != "stg_order_lines" and self._exists(source):
             return partition_dates(self._rows(source), "order_date")
-        names = self.landed[Dataset.ORDER_LINES]
-        if not names:
-            return set()
-        rows = landed_rows(self.lake, Dataset.ORDER_LINES, names)
-        return set(self.engine.table(_bound(self.engine, "all_lines", rows,
-                                            "SELECT DISTINCT CAST(ordered_at AS DATE) AS d"))
-                   .column("d").to_pylist())
+        self.engine.bind("all_lines", landed_input(self.lake, Dataset.ORDER_LINES,
+                                                   self.landed[Dataset.ORDER_LINES]))
+        return _values(self.engine.table(
+            "SELECT DISTINCT CAST(ordered_at AS DATE) FROM all_lines"))
 
     def _dates_of(self, name: str, date_column: str, keys: dict[str, set[str]]) -> set[date]:
         """Dates of the model's rows whose key columns take any of the given values."""
@@ -473,12 +470,3 @@ def _keys(values: set[str]) -> pa.Table:
 def _values(table: pa.Table) -> set:
     """The first column's values, as a set."""
     return set(table.column(0).to_pylist())
-
-
-def _bound(engine: Engine, name: str, data: Rows, select: str) -> str:
-    """Bind `data` as `name` and return `select … FROM name`."""
-    engine.bind(name, data)
-    return f"{select} FROM {name}"
-
-
-

@@ -78,11 +78,16 @@ def test_a_resent_export_replaces_lines_instead_of_duplicating(
     assert line["quantity"].to_pylist() == [7]
 
 
-def test_nothing_new_rebuilds_nothing(local_lake: Lake,
-                                      fed_shop: Callable[[Lake], FedShop]) -> None:
+@pytest.fixture
+def two_days(local_lake: Lake, fed_shop: Callable[[Lake], FedShop]) -> FedShop:
+    """The first two days delivered and refreshed."""
     fed = fed_shop(local_lake)
     fed.deliver(1, 2)
     refresh(local_lake)
+    return fed
+
+
+def test_nothing_new_rebuilds_nothing(local_lake: Lake, two_days: FedShop) -> None:
     before = snapshot(local_lake)
     versions = {m.name: local_lake.table(m.zone, m.table).version() for m in MODELS}
     again = refresh(local_lake)
@@ -92,10 +97,8 @@ def test_nothing_new_rebuilds_nothing(local_lake: Lake,
 
 
 def test_redelivered_events_do_not_change_the_tables(local_lake: Lake,
-                                                     fed_shop: Callable[[Lake], FedShop]) -> None:
-    fed = fed_shop(local_lake)
-    fed.deliver(1, 2)
-    refresh(local_lake)
+                                                     two_days: FedShop) -> None:
+    fed = two_days
     before = snapshot(local_lake)
     fed.feed._next_sequence = [0] * fed.feed.partitions  # the hub replays from the start
     fed.feed.events(fed.days[0])
