@@ -201,6 +201,7 @@ module api 'app/api.bicep' = {
     identityClientId: identity.outputs.clientId
     lakeUrl: lakeUrl
     lakeBlobServiceUri: lake.outputs.primaryEndpoints.blob
+    profilesTableServiceUri: lake.outputs.primaryEndpoints.table
     batchUploadPath: '${lakeContainerName}/${lakeRootPath}/raw/batch'
     eventHubsFullyQualifiedNamespace: eventHubs.outputs.fullyQualifiedNamespace
     eventHubName: eventHubs.outputs.eventHubName

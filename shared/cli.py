@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from model.scoring import ModelKind
 from shared.settings import Settings
 
 app = typer.Typer(
@@ -42,7 +43,7 @@ def main_options(
 
 @app.command()
 def demo(
-    days: Annotated[int, typer.Option(min=1, max=120, help="Days of shop history.")] = 21,
+    days: Annotated[int, typer.Option(min=1, max=120, help="Days of shop history.")] = 56,
     sessions_per_day: Annotated[int, typer.Option(min=10, help="Average sessions a day.")] = 1200,
     poison_rate: Annotated[float, typer.Option(min=0, max=0.5, help="Share of poison events "
                                                "mixed in, as buggy producers send them.")] = 0.005,
@@ -171,6 +172,55 @@ def refresh(
         detail = f"{table.partitions} partition(s)" if table.action == "partitions" else ""
         console.print(f"{table.table:32} {table.action:10} {detail}")
     console.print(f"{'full' if result.full else 'incremental'} refresh in {result.seconds:.1f} s")
+
+
+@app.command()
+def train(
+    model: Annotated[ModelKind | None, typer.Option(
+        "--model", help="Train this kind; default: the best candidate on the test split.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Train, evaluate and register a recommender; promote it if it is not worse."""
+    from model.evaluate import NotEnoughHistoryError
+    from model.interactions import NoPurchasesError
+    from shared.demo import print_training
+    from shared.services import Services
+
+    services = Services(state.settings)
+    try:
+        with console.status("training") as status:
+            result = services.retrain(datetime.now(UTC), kind=model, progress=status.update)
+    except (NoPurchasesError, NotEnoughHistoryError) as error:
+        console.print(f"[red]cannot train:[/red] {error}")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(result.to_json(), default=str))
+        return
+    print_training(Console(), result)
+
+
+@app.command()
+def recommend(
+    customer_id: Annotated[str, typer.Argument(help="Customer id as in the order exports.")],
+    k: Annotated[int, typer.Option(min=1, max=100, help="Products per list.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")] = False,
+) -> None:
+    """Recommendations for a customer, from the champion model (as the API answers)."""
+    from dataclasses import asdict
+
+    from model.serving import NoModelError
+    from shared.demo import print_recommendations
+    from shared.services import Services
+
+    try:
+        answer = Services(state.settings).recommender.for_customer(customer_id, k)
+    except NoModelError as error:
+        console.print(f"[red]no recommendations:[/red] {error}")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(asdict(answer)))
+        return
+    print_recommendations(Console(), customer_id, answer)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from model.retrain import RetrainResult
+from model.serving import Recommendations
 from shared.events.delivery import eventhub_batches
 from shared.events.ingest import EventBatch
 from shared.events.raw import ingest_totals, raw_events
@@ -35,6 +37,7 @@ from shared.warehouse.refresh import refresh
 
 DEMO_START = date(2026, 10, 1)
 REDELIVERED_BATCHES = 3
+DEMO_RECOMMENDED_CUSTOMERS = 3
 
 
 @dataclass
@@ -78,7 +81,14 @@ def run_demo(settings: Settings, *, days: int, sessions_per_day: int, poison_rat
         refreshed = refresh(lake, progress=status.update)
     console.print(f"refreshed processed/ and curated/ in {refreshed.seconds:.1f} s "
                   f"({sum(t.action != 'unchanged' for t in refreshed.tables)} tables written)")
-    _print_kpis(console, headline(lake))
+    kpis = headline(lake)
+    _print_kpis(console, kpis)
+    with console.status("training the recommender…") as status:
+        trained = services.retrain(datetime.now(UTC), progress=status.update)
+    print_training(console, trained)
+    for customer in kpis.top_customers[:DEMO_RECOMMENDED_CUSTOMERS]:
+        answer = services.recommender.for_customer(customer["customer_id"], 5)
+        print_recommendations(console, customer["customer_id"], answer)
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s")
 
 
@@ -127,6 +137,40 @@ def _print_kpis(console: Console, kpis: Headline) -> None:
     console.print("conversion funnel: " + " → ".join(
         f"{stage.replace('_', ' ')} {funnel[stage]:,} ({funnel[stage] / sessions:.1%})"
         for stage in ("sessions", "product_view", "add_to_cart", "purchase")))
+
+
+def print_training(console: Console, result: RetrainResult) -> None:
+    manifest = result.trained.manifest
+    console.print(_table(
+        f"models on the time split (testing from {manifest.data['test_from'][:16]})",
+        ["model", "NDCG@10", "Recall@10", "customers", "fit s"],
+        [[c["kind"] + (" *" if c["kind"] == manifest.kind else ""), f"{c['ndcg_at_10']:.4f}",
+          f"{c['recall_at_10']:.4f}", f"{c['customers']:,}", f"{c['fit_seconds']:.2f}"]
+         for c in manifest.candidates]))
+    buy_again = manifest.metrics["buy_again"]
+    console.print(f"buy again: Recall@10 {buy_again['recall_at_10']:.4f} on "
+                  f"{buy_again['customers']:,} customers")
+    decision = result.decision
+    console.print(f"{manifest.version}: " + ("[green]promoted[/green]" if decision.promoted
+                                              else "[yellow]not promoted[/yellow]")
+                  + f" ({decision.reason})")
+    if result.scored is not None:
+        console.print(f"scored {result.scored.customers:,} customers active since "
+                      f"{result.scored.active_since[:10]} into curated/customer_recommendations")
+
+
+def print_recommendations(console: Console, customer_id: str,
+                          answer: Recommendations) -> None:
+    title = f"{customer_id}: {answer.source} recommendations from {answer.model_version}"
+    for name, products in (("new for you", answer.new_for_you),
+                           ("buy again", answer.buy_again)):
+        if products:
+            console.print(_table(f"{title}, {name}",
+                                 ["product", "category", "price", "score"],
+                                 [[f"{p.product_id} {p.name or ''}", p.category or "",
+                                   "" if p.unit_price is None else
+                                   f"{p.unit_price:,.2f} {p.currency or ''}", f"{p.score:.4g}"]
+                                  for p in products]))
 
 
 def _demo_events(shop: SimulatedShop, poison_rate: float, seed: int) -> DemoEvents:

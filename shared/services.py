@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 from shared.batch.ingest import BatchFileResult
 from shared.batch.runner import LocalRunner, PipelineRunner, Upload
@@ -15,7 +16,17 @@ from shared.events.ingest import EventBatch, IngestResult, ingest_batch
 from shared.lake import Lake
 from shared.settings import Settings, current_settings
 
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from model.retrain import RetrainResult
+    from model.scoring import ModelKind
+    from model.serving import Recommender
+    from model.train import Progress
+    from shared.profiles import ProfileStore
+
 logger = logging.getLogger("shoplake.ingest")
+profiles_logger = logging.getLogger("shoplake.profiles")
 
 
 class Services:
@@ -28,6 +39,35 @@ class Services:
     def lake(self) -> Lake:
         """Opened on first use, so importing the Function app does no I/O."""
         return Lake.from_settings(self.settings)
+
+    @cached_property
+    def profiles(self) -> ProfileStore | None:
+        """Live shopper profiles, or None when not configured; opened on first use."""
+        from shared.profiles import open_profile_store  # the Tables SDK only when needed
+
+        return open_profile_store(self.settings)
+
+    @cached_property
+    def recommender(self) -> Recommender:
+        """The serving recommender: the champion loads on the first request, not here."""
+        from model.registry import Registry
+        from model.serving import Recommender
+
+        return Recommender(Registry(self.lake), self.profiles,
+                           reload_after_s=self.settings.model_reload_seconds)
+
+    def retrain(self, now: datetime, *, kind: ModelKind | None = None,
+                progress: Progress = lambda _: None) -> RetrainResult:
+        """Train a challenger, decide on promotion, score customers when promoted."""
+        from model.retrain import retrain
+        from model.train import TrainingConfig
+
+        settings = self.settings
+        config = TrainingConfig(test_days=settings.recommender_test_days,
+                                ease_max_items=settings.recommender_ease_max_items,
+                                factors=settings.recommender_factors, kind=kind)
+        return retrain(self.lake, now, config=config, tolerance=settings.promotion_tolerance,
+                       active_days=settings.scoring_active_days, progress=progress)
 
     @cached_property
     def runner(self) -> PipelineRunner:
@@ -49,7 +89,23 @@ class Services:
             "batch %s: received=%d landed=%d quarantined=%d reasons=%s",
             result.batch, result.received, result.landed, result.quarantined, result.reasons,
         )
+        self._record_profiles(result)
         return result
+
+    def _record_profiles(self, result: IngestResult) -> None:
+        """Update live profiles from a landed batch; never fails the ingest."""
+        if result.landed == 0:
+            return
+        try:
+            profiles = self.profiles
+            if profiles is not None:
+                written = profiles.record(result.landed_events)
+                profiles_logger.debug("batch %s: %d profile entities", result.batch, written)
+        except Exception:
+            # The raw zone already holds the batch, and profiles are only a cache that the
+            # nightly retrain supersedes: log and carry on rather than fail (or make the
+            # source redeliver) an ingest that succeeded.
+            profiles_logger.exception("batch %s: live profiles not updated", result.batch)
 
 
 @lru_cache(maxsize=1)

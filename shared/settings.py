@@ -7,8 +7,10 @@ code base reads `os.environ`.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +18,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class ConfigurationError(ValueError):
     """A setting is missing or unusable; the message names what to set."""
+
+
+# Azure Table Storage names: 3-63 letters and digits, starting with a letter; "tables" is taken.
+_TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 
 
 class Settings(BaseSettings):
@@ -40,7 +46,8 @@ class Settings(BaseSettings):
     azure_client_id: str | None = Field(
         None,
         validation_alias="AZURE_CLIENT_ID",
-        description="Client id of the user-assigned managed identity used for the lake.",
+        description="Client id of the user-assigned managed identity used for the lake "
+        "(and for identity-based live profiles).",
     )
     eventhub_name: str = Field(
         "shop-events",
@@ -81,6 +88,65 @@ class Settings(BaseSettings):
         validation_alias="MAX_REQUEST_BYTES",
         description="Largest POST /api/events body; larger requests get 413.",
     )
+    profiles_connection_string: str | None = Field(
+        None,
+        validation_alias="PROFILES_CONNECTION",
+        description="Table Storage connection string for live shopper profiles (Azurite "
+        "locally: `UseDevelopmentStorage=true`). Wins over PROFILES_CONNECTION__tableServiceUri; "
+        "with neither set, profiles are off.",
+    )
+    profiles_table_service_uri: str | None = Field(
+        None,
+        validation_alias="PROFILES_CONNECTION__tableServiceUri",
+        description="Table service URI for identity-based profiles, e.g. "
+        "`https://account.table.core.windows.net` (managed identity: AZURE_CLIENT_ID).",
+    )
+    profiles_table: str = Field(
+        "shopperprofiles",
+        validation_alias="PROFILES_TABLE",
+        description="Table holding each signed-in customer's recent product interactions.",
+    )
+
+    recommender_test_days: int = Field(
+        30,
+        ge=1,
+        validation_alias="RECOMMENDER_TEST_DAYS",
+        description="Days at the end of the purchase history held out to evaluate models "
+        "(a third of the history when that is shorter).",
+    )
+    recommender_ease_max_items: int = Field(
+        15_000,
+        ge=1,
+        validation_alias="RECOMMENDER_EASE_MAX_ITEMS",
+        description="Largest catalogue trained with EASE (its fit peaks at about 40 bytes x "
+        "items squared of memory); larger catalogues use factors.",
+    )
+    recommender_factors: int = Field(
+        64,
+        ge=1,
+        validation_alias="RECOMMENDER_FACTORS",
+        description="Factors of the matrix-factorisation model.",
+    )
+    promotion_tolerance: float = Field(
+        0.005,
+        ge=0,
+        validation_alias="PROMOTION_TOLERANCE",
+        description="A challenger is promoted when its NDCG@10 is at least the champion's "
+        "minus this.",
+    )
+    scoring_active_days: int = Field(
+        90,
+        ge=1,
+        validation_alias="SCORING_ACTIVE_DAYS",
+        description="Batch scoring covers customers who bought within this many days of "
+        "the latest purchase.",
+    )
+    model_reload_seconds: float = Field(
+        30.0,
+        ge=0,
+        validation_alias="MODEL_RELOAD_SECONDS",
+        description="How often a serving worker checks whether the champion changed.",
+    )
 
     @field_validator("lake_url")
     @classmethod
@@ -88,6 +154,30 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("LAKE_URL must not be empty")
         return value.strip()
+
+    @field_validator("profiles_table")
+    @classmethod
+    def _profiles_table_valid(cls, value: str) -> str:
+        if not _TABLE_NAME.fullmatch(value) or value.lower() == "tables":
+            raise ValueError(
+                f"PROFILES_TABLE {value!r} is not a valid Azure table name: 3-63 letters and "
+                "digits, starting with a letter (and not 'tables')"
+            )
+        return value
+
+    @field_validator("profiles_table_service_uri")
+    @classmethod
+    def _table_service_uri_https(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        # Table Storage accepts bearer tokens over HTTPS only.
+        if parts.scheme != "https" or not parts.netloc:
+            raise ValueError(
+                f"PROFILES_CONNECTION__tableServiceUri {value!r} must be an https:// URL, e.g. "
+                "https://account.table.core.windows.net"
+            )
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -37,6 +37,9 @@ param lakeUrl string
 @description('Blob endpoint of the lake account, https://<account>.blob.<suffix>/.')
 param lakeBlobServiceUri string
 
+@description('Table endpoint of the lake account, https://<account>.table.<suffix>/ (live shopper profiles).')
+param profilesTableServiceUri string
+
 @description('Where uploads land: <container>/<root path>/raw/batch (the blob trigger watches <this>/{dataset}/{name}).')
 param batchUploadPath string
 
@@ -105,9 +108,14 @@ var shoplakeSettings = {
   LAKE_STORAGE__credential: 'managedidentity'
   LAKE_STORAGE__clientId: identityClientId
   BATCH_UPLOAD_PATH: batchUploadPath
+  // Live shopper profiles: Table Storage in the lake account, reached with the identity.
+  PROFILES_CONNECTION__tableServiceUri: profilesTableServiceUri
   HTTP_AUTH_LEVEL: httpAuthLevel
   MAX_EVENT_BYTES: string(maxEventBytes)
   MAX_REQUEST_BYTES: string(maxRequestBytes)
+  // EASE's fit peaks at about 40 bytes x items squared: keep it within the
+  // instance's memory, larger catalogues train the factors model.
+  RECOMMENDER_EASE_MAX_ITEMS: instanceMemoryMB >= 4096 ? '8000' : '5000'
 }
 
 module functionApp '../core/host/functions-flexconsumption.bicep' = {

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import __version__
-from shared.api import events, health
+from shared.api import events, health, recommendations
 from shared.services import Services
 
 logger = logging.getLogger("shoplake.api")
@@ -21,7 +21,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     api = FastAPI(
         title="shoplake",
         version=__version__,
-        summary="E-commerce lakehouse API: event ingestion (more endpoints in later releases).",
+        summary="E-commerce lakehouse API: event ingestion and recommendations.",
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
@@ -29,6 +29,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     api.state.services = services
     _publish_event_schema(api)
     api.include_router(events.router, prefix="/api")
+    api.include_router(recommendations.router, prefix="/api")
     api.include_router(health.router, prefix="/api")
 
     @api.exception_handler(StarletteHTTPException)
@@ -78,4 +79,5 @@ _ERROR_NAMES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    503: "unavailable",
 }

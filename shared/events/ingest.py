@@ -106,6 +106,10 @@ class IngestResult:
     files: list[str]
     parser: str
     rejects: list[Reject] = field(default_factory=list)
+    # The landed rows (RAW_SCHEMA), for consumers in the same process such as live profiles;
+    # never part of the summary or any report.
+    landed_events: pa.Table = field(default_factory=RAW_SCHEMA.empty_table, repr=False,
+                                    compare=False)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -149,6 +153,7 @@ def ingest_batch(lake: Lake, batch: EventBatch, *, max_event_bytes: int,
             for row in quarantined.select(["sequence_number", "reason", "field", "detail"])
             .to_pylist()
         ],
+        landed_events=landed,
     )
     # The record is written last: its presence says every file of the batch is in place.
     lake.write_bytes(

@@ -1,0 +1,28 @@
+"""Matrix factorisation for catalogues too large for EASE's item x item matrix.
+
+A truncated SVD of the purchase matrix X ≈ U Σ Vᵀ: a profile x folds in as xV and scores
+as V(Vᵀx), which is exactly the serving graph's gather-sum-matmul, so a session that was
+never trained on is scored like a customer that was. Chosen over implicit's ALS on
+evidence (bench/recommend.py, README): the same NDCG@10 on Online Retail within noise
+(0.098 each), a fit three times faster, a fold-in that is exact rather than an
+approximation of ALS's weighted least squares, and no extra compiled dependency.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.decomposition import TruncatedSVD
+
+from model.scoring import ItemScorer, ModelKind
+
+
+def fit_factors(purchased: sp.csr_matrix, factors: int, bias: np.ndarray,
+                seed: int = 0) -> ItemScorer:
+    rank = max(1, min(factors, min(purchased.shape) - 1))
+    svd = TruncatedSVD(n_components=rank, algorithm="randomized", n_iter=7,
+                       random_state=seed)
+    svd.fit(purchased.astype(np.float32))
+    item_factors = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
+    return ItemScorer(ModelKind.FACTORS, bias.astype(np.float32), item_rows=item_factors,
+                      item_out=item_factors)

@@ -1,0 +1,228 @@
+"""Train, evaluate and register a recommender version from the lake's curated tables.
+
+Every candidate (popularity, EASE when the catalogue allows, factors) is fitted on the
+data before the test period and evaluated on it; the best by NDCG@10 (or the kind asked
+for) is then refitted on all purchases, exported to ONNX and registered as a challenger.
+Promotion is a separate step (`model.promotion.decide`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from model.ease import fit_ease, gram
+from model.evaluate import (
+    Holdout,
+    NotEnoughHistoryError,
+    evaluate,
+    evaluate_buy_again,
+    holdout,
+)
+from model.factors import fit_factors
+from model.interactions import Interactions, Purchases, read_purchases
+from model.onnx_export import export_onnx
+from model.popularity import fit_popularity, tie_break
+from model.registry import Manifest, Registry, VersionFiles
+from model.scoring import ItemScorer, ModelKind
+from shared.lake import Lake, Zone
+from shared.warehouse.engine import Engine
+from shared.warehouse.sources import table_input
+from shared.warehouse.state import RefreshState
+
+ITEMS_SCHEMA = pa.schema([
+    ("item", pa.int32()),
+    ("product_id", pa.string()),
+    ("name", pa.string()),
+    ("category", pa.string()),
+    ("unit_price", pa.decimal128(18, 4)),
+    ("currency", pa.string()),
+    ("buyers", pa.int32()),
+])
+CUSTOMERS_SCHEMA = pa.schema([
+    ("customer_id", pa.string()),
+    ("item", pa.int32()),
+    ("purchases", pa.int32()),
+    ("last_purchased_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    test_days: int = 30
+    ease_max_items: int = 15_000
+    """EASE's fit peaks at about 40 bytes x items² (measured); above this, factors only."""
+    factors: int = 64
+    l2_grid: tuple[float, ...] = (50.0, 100.0, 250.0, 500.0, 1000.0)
+    """EASE's λ candidates, chosen on a validation split one test period earlier."""
+    kind: ModelKind | None = None
+    """Train this kind; None picks the best candidate on the test split."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: ModelKind
+    params: dict[str, Any]
+    recall_at_10: float
+    ndcg_at_10: float
+    customers: int
+    fit_seconds: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    manifest: Manifest
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+Progress = Callable[[str], None]
+DEFAULT_L2 = 250.0
+"""λ when the history is too short to validate one (a common good value; Steck 2019)."""
+
+
+def train(lake: Lake, now: datetime, config: TrainingConfig = TrainingConfig(),
+          progress: Progress = lambda _: None) -> TrainResult:
+    purchases = read_purchases(lake)
+    test_days = test_period(purchases, config.test_days)
+    split = holdout(purchases, test_days)
+    progress(f"{len(purchases):,} purchases; testing on the {test_days:g} days from "
+             f"{split.cutoff:%Y-%m-%d %H:%M}")
+    candidates = _candidates(purchases, split, test_days, config, progress)
+    chosen = _choose(candidates, config.kind)
+    progress(f"refitting {chosen.kind} on all purchases")
+    everything = Interactions.build(purchases)
+    scorer = _fit(chosen.kind, chosen.params, everything)
+    popularity = next(c for c in candidates if c.kind is ModelKind.POPULARITY)
+    buy_again = evaluate_buy_again(split)
+    manifest = Manifest(
+        version=Registry.new_version(chosen.kind, now),
+        kind=chosen.kind,
+        params=chosen.params,
+        metrics={
+            "ndcg_at_10": chosen.ndcg_at_10,
+            "recall_at_10": chosen.recall_at_10,
+            "customers": chosen.customers,
+            "popularity": {"ndcg_at_10": popularity.ndcg_at_10,
+                           "recall_at_10": popularity.recall_at_10},
+            "buy_again": {"recall_at_10": buy_again.recall_at_10,
+                          "customers": buy_again.customers},
+        },
+        candidates=[asdict(c) for c in candidates],
+        data={
+            "purchases": len(purchases),
+            "customers": len(everything.customers),
+            "products": len(everything.products),
+            "latest_purchase": purchases.latest.isoformat(),
+            "test_from": split.cutoff.isoformat(),
+            "test_days": test_days,
+            "refreshed_at": RefreshState(lake).watermark().refreshed_at,
+        },
+        trained_at=now.isoformat(),
+    )
+    Registry(lake).register(manifest, VersionFiles(
+        export_onnx(scorer), _items_table(lake, everything), _customers_table(everything)))
+    progress(f"registered {manifest.version}")
+    return TrainResult(manifest, candidates)
+
+
+def test_period(purchases: Purchases, wanted_days: int) -> float:
+    """`wanted_days`, or a third of the history when that is shorter (a young shop still
+    gets a test period, and a validation period before it, from its own data)."""
+    return min(float(wanted_days), purchases.span.total_seconds() / 86_400 / 3)
+
+
+def _candidates(purchases: Purchases, split: Holdout, test_days: float,
+                config: TrainingConfig, progress: Progress) -> list[Candidate]:
+    kinds = [config.kind] if config.kind else list(ModelKind)
+    if ModelKind.POPULARITY not in kinds:
+        kinds.append(ModelKind.POPULARITY)  # the floor, always measured
+    items = len(split.train.products)
+    if ModelKind.EASE in kinds and items > config.ease_max_items:
+        if config.kind is ModelKind.EASE:
+            raise ValueError(f"{items:,} products is more than EASE's limit of "
+                             f"{config.ease_max_items:,}; train factors instead")
+        kinds.remove(ModelKind.EASE)
+    candidates = []
+    for kind in kinds:
+        started = time.perf_counter()
+        params = _params(kind, purchases.before(split.cutoff), test_days, config)
+        scorer = _fit(kind, params, split.train)
+        metrics = evaluate(scorer, split)
+        candidates.append(Candidate(kind, params, metrics.recall_at_10, metrics.ndcg_at_10,
+                                    metrics.customers, round(time.perf_counter() - started, 3)))
+        progress(f"{kind}: NDCG@10 {metrics.ndcg_at_10:.4f}, Recall@10 "
+                 f"{metrics.recall_at_10:.4f} on {metrics.customers:,} customers")
+    return candidates
+
+
+def _params(kind: ModelKind, earlier: Purchases, test_days: float,
+            config: TrainingConfig) -> dict[str, Any]:
+    if kind is ModelKind.FACTORS:
+        return {"factors": config.factors}
+    if kind is ModelKind.EASE:
+        try:
+            return {"l2": _tune_l2(earlier, test_days, config), "l2_validated": True}
+        except NotEnoughHistoryError:
+            return {"l2": DEFAULT_L2, "l2_validated": False}
+    return {}
+
+
+def _tune_l2(earlier: Purchases, test_days: float, config: TrainingConfig) -> float:
+    """λ with the best NDCG@10 on the test period before the real one."""
+    validation = holdout(earlier, test_days)
+    item_gram = gram(validation.train.binary)
+    bias = tie_break(validation.train.popularity())
+    scores = {l2: evaluate(fit_ease(item_gram, l2, bias), validation).ndcg_at_10
+              for l2 in config.l2_grid}
+    return max(config.l2_grid, key=lambda l2: (scores[l2], l2))
+
+
+def _fit(kind: ModelKind, params: dict[str, Any], data: Interactions) -> ItemScorer:
+    buyers = data.popularity()
+    if kind is ModelKind.POPULARITY:
+        return fit_popularity(buyers)
+    if kind is ModelKind.EASE:
+        return fit_ease(gram(data.binary), params["l2"], tie_break(buyers))
+    return fit_factors(data.binary, int(params["factors"]), tie_break(buyers))
+
+
+def _choose(candidates: list[Candidate], kind: ModelKind | None) -> Candidate:
+    if kind is not None:
+        return next(c for c in candidates if c.kind is kind)
+    # On a tie the popularity model wins: the simpler model, and never refused promotion.
+    return max(candidates, key=lambda c: (c.ndcg_at_10, c.kind is ModelKind.POPULARITY))
+
+
+def _items_table(lake: Lake, data: Interactions) -> pa.Table:
+    """The item index with what the API shows of each product (from dim_product)."""
+    index = pa.table({"item": pa.array(np.arange(len(data.products)), pa.int32()),
+                      "product_id": pa.array(data.products, pa.string()),
+                      "buyers": pa.array(data.popularity().astype(np.int32))})
+    with Engine() as engine:
+        engine.bind("items", index)
+        engine.bind("dim_product", table_input(lake, lake.table(Zone.CURATED, "dim_product")))
+        joined = engine.table(
+            "SELECT i.item, i.product_id, p.name, p.category,"
+            " CAST(p.list_price AS DECIMAL(18, 4)) AS unit_price, p.currency, i.buyers"
+            " FROM items AS i LEFT JOIN dim_product AS p USING (product_id) ORDER BY i.item")
+    return joined.cast(ITEMS_SCHEMA)
+
+
+def _customers_table(data: Interactions) -> pa.Table:
+    """Each customer's purchases by item: the history the API merges live profiles into."""
+    coo = data.counts.tocoo()
+    last = data.last_us.tocoo()
+    return pa.table({
+        "customer_id": pa.array(data.customers[coo.row], pa.string()),
+        "item": pa.array(coo.col.astype(np.int32)),
+        "purchases": pa.array(coo.data.astype(np.int32)),
+        "last_purchased_at": pa.array(last.data.astype("int64").astype("datetime64[us]"),
+                                      pa.timestamp("us", tz="UTC")),
+    }, schema=CUSTOMERS_SCHEMA)
+

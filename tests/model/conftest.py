@@ -1,0 +1,65 @@
+"""Lakes with a simulated shop's orders refreshed into the star schema, and a trained one."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from model.retrain import RetrainResult, retrain
+from model.train import TrainingConfig
+from shared.feed import ShopFeed
+from shared.lake import Lake
+from shared.services import Services
+from shared.settings import Settings
+from shared.simulator import ShopConfig, simulate_shop
+from shared.warehouse.refresh import refresh
+
+# Five weeks: a week of test period, a week of validation before it, three to train on.
+MODEL_SHOP = ShopConfig(seed=3, start=date(2026, 9, 1), days=35, products=80, customers=500,
+                        sessions_per_day=160)
+TRAINED_AT = datetime(2026, 10, 6, 2, 0, tzinfo=UTC)
+FAST = TrainingConfig(test_days=7, l2_grid=(50.0, 250.0))
+
+
+def copy_lake(source: Path, target: Path) -> Lake:
+    shutil.copytree(source, target)
+    return Lake.open(str(target))
+
+
+@pytest.fixture(scope="session")
+def shop_lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shop's catalogue and daily orders landed through the batch path, refreshed."""
+    root = tmp_path_factory.mktemp("model-shop")
+    lake = Lake.open(str(root / "lake"))
+    feed = ShopFeed(Services(Settings(lake_url=lake.url), lake=lake), root / "exports")
+    shop = simulate_shop(MODEL_SHOP)
+    feed.upload(shop.products, "shop_products", "products.csv")
+    days = list(shop.days())
+    for day in days:
+        feed.orders(day)
+    feed.upload(shop.customers_as_of(days[-1].date), "shop_customers", "customers.csv")
+    refresh(lake)
+    return root / "lake"
+
+
+@pytest.fixture
+def shop_lake(shop_lake_dir: Path, tmp_path: Path) -> Lake:
+    """A private copy: tests may train, promote and score in it."""
+    return copy_lake(shop_lake_dir, tmp_path / "lake")
+
+
+@pytest.fixture(scope="session")
+def trained(shop_lake_dir: Path, tmp_path_factory: pytest.TempPathFactory
+            ) -> tuple[Path, RetrainResult]:
+    """The shop lake after one retraining round (its model promoted: the first one is)."""
+    lake = copy_lake(shop_lake_dir, tmp_path_factory.mktemp("trained") / "lake")
+    result = retrain(lake, TRAINED_AT, config=FAST, tolerance=0.005, active_days=90)
+    return Path(lake.url), result
+
+
+@pytest.fixture
+def trained_lake(trained: tuple[Path, RetrainResult], tmp_path: Path) -> Lake:
+    return copy_lake(trained[0], tmp_path / "trained-lake")
