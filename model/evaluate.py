@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from model.interactions import Interactions, Purchases
@@ -45,10 +47,10 @@ def holdout(purchases: Purchases, test_days: float) -> Holdout:
         raise NotEnoughHistoryError(f"no purchases before {cutoff:%Y-%m-%d %H:%M} to train on")
     train = Interactions.build(earlier)
     later = purchases.since(cutoff)
-    known = np.isin(later.customer_ids.to_numpy(zero_copy_only=False), train.customers)
+    known = pc.is_in(later.customer_ids, pa.array(train.customers, pa.string()))
     tested = Interactions.build(
         Purchases(later.customer_ids.filter(known), later.product_ids.filter(known),
-                  later.at_us[known]),
+                  later.at_us[known.to_numpy(zero_copy_only=False)]),
         products=train.products,
     )
     # Re-index the test customers onto the training rows (a subset, both sorted).

@@ -50,6 +50,18 @@ ORDERS_CSV = (b"\xef\xbb\xbfInvoiceNo,StockCode,Description,Quantity,InvoiceDate
               b"536365,71053,LANTERN,six,12/1/10 8:26,3.39,17850,United Kingdom\r\n"
               b"C536379,D,Discount,-1,12/1/10 9:41,27.50,14527,United Kingdom\r\n")
 
+# Ten days of orders: the frame (22728) has the most buyers; 17850 bought the lantern twice.
+TRAINING_ORDERS_CSV = (
+    b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    b"536365,85123A,MUG,6,12/1/10 8:26,2.55,17850,United Kingdom\n"
+    b"536365,71053,LANTERN,6,12/1/10 8:26,3.39,17850,United Kingdom\n"
+    b"536401,22728,FRAME,2,12/2/10 10:00,4.95,13047,United Kingdom\n"
+    b"536401,85123A,MUG,1,12/2/10 10:00,2.55,13047,United Kingdom\n"
+    b"536420,22728,FRAME,1,12/3/10 11:00,4.95,15100,United Kingdom\n"
+    b"536460,71053,LANTERN,2,12/5/10 9:00,3.39,17850,United Kingdom\n"
+    b"536520,22728,FRAME,1,12/9/10 12:00,4.95,12583,France\n"
+    b"536530,71053,LANTERN,1,12/10/10 12:00,3.39,13047,United Kingdom\n")
+
 
 def test_ingest_batch_prints_counts_and_a_second_upload_is_a_no_op(tmp_path: Path) -> None:
     export = tmp_path / "orders.csv"
@@ -109,6 +121,37 @@ def test_refresh_builds_the_star_schema_and_reports_json(tmp_path: Path) -> None
     assert tables["fact_sales"] == {"action": "partitions", "partitions": 1,
                                     "seconds": tables["fact_sales"]["seconds"]}
     assert {t["action"] for t in json.loads(again.stdout)["tables"].values()} == {"unchanged"}
+
+
+def test_train_and_recommend(tmp_path: Path) -> None:
+    lake = str(tmp_path / "lake")
+    nothing = runner.invoke(app, ["--lake", lake, "train"])
+    export = tmp_path / "orders.csv"
+    export.write_bytes(TRAINING_ORDERS_CSV)
+    runner.invoke(app, ["--lake", lake, "ingest-batch", str(export), "--mapping", "online_retail"])
+    runner.invoke(app, ["--lake", lake, "refresh"])
+
+    trained = runner.invoke(app, ["--lake", lake, "train", "--model", "popularity", "--json"])
+    recommended = runner.invoke(app, ["--lake", lake, "recommend", "17850", "--k", "1", "--json"])
+    unknown = runner.invoke(app, ["--lake", lake, "recommend", "nobody", "--k", "2"])
+
+    assert nothing.exit_code == 1 and "shoplake refresh" in nothing.stderr
+    assert trained.exit_code == 0, trained.stderr
+    summary = json.loads(trained.stdout)
+    assert summary["kind"] == "popularity" and summary["decision"]["promoted"] is True
+    assert summary["scored"]["customers"] == 4
+    answer = json.loads(recommended.stdout)
+    assert answer["model_version"] == summary["version"] and answer["source"] == "personal"
+    # 17850 bought the mug and the lantern; the most popular product left is the frame
+    assert [p["product_id"] for p in answer["new_for_you"]] == ["22728"]
+    assert [p["product_id"] for p in answer["buy_again"]] == ["71053"]
+    assert unknown.exit_code == 0 and "popular recommendations" in unknown.stdout
+
+
+def test_recommend_without_a_model_says_so(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--lake", str(tmp_path / "lake"), "recommend", "C1"])
+
+    assert result.exit_code == 1 and "shoplake train" in result.stderr
 
 
 def test_lake_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
@@ -173,6 +216,8 @@ def test_demo_runs_end_to_end_as_the_installed_command(tmp_path: Path) -> None:
     assert "duplicates in raw               │ 0" in done.stderr
     assert "same file uploaded again │ duplicate" in done.stderr
     assert "revenue by category" in done.stderr and "conversion funnel" in done.stderr
+    assert "promoted (no champion yet)" in done.stderr
+    assert "recommendations from" in done.stderr and "buy again" in done.stderr
     assert (tmp_path / "lake" / "raw" / "events").is_dir()
     assert (tmp_path / "lake" / "curated" / "fact_sales" / "_delta_log").is_dir()
     assert len(list((tmp_path / "out").glob("orders-*.csv"))) == 3
