@@ -30,6 +30,7 @@ test: $(STAMP) node_modules/.installed lint
 bench: $(STAMP)
 	$(PY) bench/ingest.py
 	$(PY) bench/refresh.py
+	$(PY) bench/recommend.py
 
 serve: $(STAMP)
 	$(VENV)/bin/shoplake serve

@@ -8,6 +8,7 @@ profile is the customer's trained purchases plus what their live profile (writte
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from model.evaluate import buy_again_order
 from model.onnx_export import OnnxScorer
 from model.registry import Manifest, Registry
 from shared.profiles import Interaction, ProfileStore
+
+logger = logging.getLogger("shoplake.serving")
 
 # Views say less about taste than carts and purchases; they still shape the profile.
 LIVE_WEIGHTS = {"purchased": 1.0, "carted": 1.0, "viewed": 0.5}
@@ -124,6 +127,11 @@ class Recommender:
         self._pointer: bytes | None = None
         self._checked_at = -float("inf")
 
+    def loaded(self) -> bool:
+        """Whether `model()` answers from memory now (no pointer check or load is due)."""
+        return (self._loaded is not None
+                and self._clock() - self._checked_at < self.reload_after_s)
+
     def model(self) -> LoadedModel:
         """The champion, loaded once and reloaded when the pointer has moved."""
         if self._loaded is not None and self._clock() - self._checked_at < self.reload_after_s:
@@ -143,9 +151,20 @@ class Recommender:
 
     def for_customer(self, customer_id: str, k: int) -> Recommendations:
         model = self.model()
-        live = self.profiles.recent(customer_id) if self.profiles is not None else []
-        profile = _customer_profile(model, customer_id, live)
+        profile = _customer_profile(model, customer_id, self._live(customer_id))
         return self._answer(model, profile, k, [])
+
+    def _live(self, customer_id: str) -> list[Interaction]:
+        """The live profile; when the store fails, none (the trained history still answers,
+        and an outage of a cache must not turn every request into an error)."""
+        if self.profiles is None:
+            return []
+        try:
+            return self.profiles.recent(customer_id)
+        except Exception:
+            logger.exception("live profile of %r unavailable; answering from the trained "
+                             "history", customer_id)
+            return []
 
     def for_items(self, product_ids: Sequence[str], k: int) -> Recommendations:
         """An anonymous session: scored from the products it touched, which are left out."""
@@ -178,35 +197,43 @@ def _customer_profile(model: LoadedModel, customer_id: str,
                       live: list[Interaction]) -> _Profile:
     """Trained purchases plus live interactions: what to score from, mask, and buy again."""
     row = model.customer_rows.get(customer_id)
-    weights: dict[int, float] = {}
-    counts: dict[int, float] = {}
-    last: dict[int, float] = {}
-    if row is not None:
-        start, end = model.purchases.indptr[row], model.purchases.indptr[row + 1]
-        for item, count, at in zip(model.purchases.indices[start:end],
-                                   model.purchases.data[start:end],
-                                   model.last_purchase.data[start:end], strict=True):
-            weights[int(item)] = 1.0
-            counts[int(item)] = float(count)
-            last[int(item)] = float(at)
+    start, end = (0, 0) if row is None else model.purchases.indptr[row:row + 2]
+    items = model.purchases.indices[start:end].astype(np.int64)
+    purchases = model.purchases.data[start:end]
+    last = model.last_purchase.data[start:end]
+    weights = np.ones(len(items), np.float32)
+    if live:  # rare next to the trained history: merged in Python, item by item
+        items, weights, purchases, last = _with_live(model, items, purchases, last, live)
+    bought = purchases > 0
+    order = buy_again_order(purchases[bought], last[bought])
+    return _Profile(items, weights, items[bought], items[bought][order],
+                    purchases[bought][order])
+
+
+def _with_live(model: LoadedModel, items: np.ndarray, purchases: np.ndarray, last: np.ndarray,
+               live: list[Interaction]) -> tuple[np.ndarray, ...]:
+    """The trained arrays with live interactions merged in (a view adds an item to score
+    from, a purchase also to mask and to buy again)."""
+    weights = dict.fromkeys(items.tolist(), 1.0)
+    counts = dict(zip(items.tolist(), purchases.tolist(), strict=True))
+    latest = dict(zip(items.tolist(), last.tolist(), strict=True))
     for interaction in live:
         item = model.index.get(interaction.product_id)
         if item is None:
             continue  # a product newer than the model: nothing to score it with
         weights[item] = max(weights.get(item, 0.0), LIVE_WEIGHTS[interaction.kind])
+        counts.setdefault(item, 0.0)
+        latest.setdefault(item, 0.0)
         if interaction.kind != "purchased":
             continue
         at_us = interaction.at.timestamp() * 1e6
-        if item not in counts:
-            counts[item], last[item] = 1.0, at_us
-        elif at_us > last[item]:
+        if counts[item] == 0:
+            counts[item], latest[item] = 1.0, at_us
+        elif at_us > latest[item]:
             if at_us > model.latest_purchase_us:
                 counts[item] += 1.0  # bought again since the data the model was trained on
-            last[item] = at_us
-    items = np.fromiter(weights, dtype=np.int64, count=len(weights))
-    bought = np.fromiter(counts, dtype=np.int64, count=len(counts))
-    purchases = np.fromiter(counts.values(), np.float64, len(counts))
-    order = buy_again_order(purchases,
-                            np.fromiter((last[i] for i in counts), np.float64, len(counts)))
-    return _Profile(items, np.fromiter(weights.values(), np.float32, len(weights)), bought,
-                    bought[order], purchases[order])
+            latest[item] = at_us
+    merged = np.fromiter(weights, np.int64, len(weights))
+    return (merged, np.fromiter(weights.values(), np.float32, len(weights)),
+            np.array([counts[i] for i in weights], np.float64),
+            np.array([latest[i] for i in weights], np.float64))

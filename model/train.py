@@ -58,9 +58,10 @@ class TrainingConfig:
     test_days: int = 30
     ease_max_items: int = 15_000
     """EASE's fit peaks at about 40 bytes x items² (measured); above this, factors only."""
-    factors: int = 64
     l2_grid: tuple[float, ...] = (50.0, 100.0, 250.0, 500.0, 1000.0)
     """EASE's λ candidates, chosen on a validation split one test period earlier."""
+    factor_grid: tuple[int, ...] = (8, 16, 32, 64, 128)
+    """Factor counts tried the same way (small shops need few, large ones more)."""
     kind: ModelKind | None = None
     """Train this kind; None picks the best candidate on the test split."""
 
@@ -84,6 +85,7 @@ class TrainResult:
 Progress = Callable[[str], None]
 DEFAULT_L2 = 250.0
 """λ when the history is too short to validate one (a common good value; Steck 2019)."""
+DEFAULT_FACTORS = 64
 
 
 def train(lake: Lake, now: datetime, config: TrainingConfig = TrainingConfig(),
@@ -163,24 +165,28 @@ def _candidates(purchases: Purchases, split: Holdout, test_days: float,
 
 def _params(kind: ModelKind, earlier: Purchases, test_days: float,
             config: TrainingConfig) -> dict[str, Any]:
-    if kind is ModelKind.FACTORS:
-        return {"factors": config.factors}
-    if kind is ModelKind.EASE:
-        try:
-            return {"l2": _tune_l2(earlier, test_days, config), "l2_validated": True}
-        except NotEnoughHistoryError:
-            return {"l2": DEFAULT_L2, "l2_validated": False}
-    return {}
-
-
-def _tune_l2(earlier: Purchases, test_days: float, config: TrainingConfig) -> float:
-    """λ with the best NDCG@10 on the test period before the real one."""
-    validation = holdout(earlier, test_days)
-    item_gram = gram(validation.train.binary)
+    """The kind's parameter with the best NDCG@10 on the test period before the real one
+    (the default when the history is too short for that)."""
+    if kind is ModelKind.POPULARITY:
+        return {}
+    name, grid, default = (("l2", config.l2_grid, DEFAULT_L2) if kind is ModelKind.EASE
+                           else ("factors", config.factor_grid, DEFAULT_FACTORS))
+    try:
+        validation = holdout(earlier, test_days)
+    except NotEnoughHistoryError:
+        return {name: default, "validated": False}
     bias = tie_break(validation.train.popularity())
-    scores = {l2: evaluate(fit_ease(item_gram, l2, bias), validation).ndcg_at_10
-              for l2 in config.l2_grid}
-    return max(config.l2_grid, key=lambda l2: (scores[l2], l2))
+    purchased = validation.train.binary
+    item_gram = gram(purchased) if kind is ModelKind.EASE else None  # shared by every λ
+
+    def fit(value: float) -> ItemScorer:
+        if item_gram is not None:
+            return fit_ease(item_gram, value, bias)
+        return fit_factors(purchased, int(value), bias)
+
+    # One model at a time: at 15k items each EASE fit is 0.9 GB.
+    scores = {value: evaluate(fit(value), validation).ndcg_at_10 for value in grid}
+    return {name: max(grid, key=scores.__getitem__), "validated": True}
 
 
 def _fit(kind: ModelKind, params: dict[str, Any], data: Interactions) -> ItemScorer:

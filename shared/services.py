@@ -64,8 +64,7 @@ class Services:
 
         settings = self.settings
         config = TrainingConfig(test_days=settings.recommender_test_days,
-                                ease_max_items=settings.recommender_ease_max_items,
-                                factors=settings.recommender_factors, kind=kind)
+                                ease_max_items=settings.recommender_ease_max_items, kind=kind)
         return retrain(self.lake, now, config=config, tolerance=settings.promotion_tolerance,
                        active_days=settings.scoring_active_days, progress=progress)
 

@@ -121,12 +121,6 @@ class Settings(BaseSettings):
         description="Largest catalogue trained with EASE (its fit peaks at about 40 bytes x "
         "items squared of memory); larger catalogues use factors.",
     )
-    recommender_factors: int = Field(
-        64,
-        ge=1,
-        validation_alias="RECOMMENDER_FACTORS",
-        description="Factors of the matrix-factorisation model.",
-    )
     promotion_tolerance: float = Field(
         0.005,
         ge=0,

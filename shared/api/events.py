@@ -61,7 +61,9 @@ _REQUEST_BODY = {
     "the rejected ones (the valid ones in the same request still landed). Resending the "
     "same body rewrites the same files instead of duplicating events.",
     responses={
-        400: {"model": IngestReport, "description": "Some events were rejected"},
+        400: {"model": IngestReport | ErrorReport,
+              "description": "Some events were rejected (a report), or the request holds "
+              "no events (an error)"},
         413: {"model": ErrorReport, "description": "Body larger than MAX_REQUEST_BYTES"},
         415: {"model": ErrorReport, "description": "Not JSON or NDJSON"},
     },

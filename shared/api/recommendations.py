@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+import orjson
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from model.serving import NoModelError, Recommendations
 from shared.api.deps import services_of
@@ -23,6 +25,27 @@ ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,64}$"
 
 ProductId = Annotated[str, Field(pattern=ID_PATTERN, examples=["P00017"])]
 TopK = Annotated[int, Query(ge=1, le=MAX_K, description="How many products per list.")]
+
+
+class _WholeIdConvertor(Convertor[str]):
+    """The rest of the path, whatever it holds, so that validation, not routing, judges an id.
+
+    A plain parameter is one path segment, and an id may hold "/" (sent as %2F, it arrives
+    decoded): such a customer would get 404. Starlette's `path` convertor (`.*`) stops at a
+    newline and its route's `$` then drops a trailing one, so "C1%0A" would be served as
+    "C1"; this one matches newlines too, and the id pattern refuses them with a 400.
+    """
+
+    regex = r"(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("whole_id", _WholeIdConvertor())
 
 
 class Product(BaseModel):
@@ -58,34 +81,42 @@ _ERRORS = {
 }
 
 
-# `:path`, because ids may hold "/": sent as %2F, it arrives decoded, and a plain parameter
-# (one path segment) would answer such a customer 404.
-@router.get("/recommendations/{customer_id:path}", response_model=RecommendationsReport,
+@router.get("/recommendations/{customer_id:whole_id}", response_model=RecommendationsReport,
             summary="Recommendations for a customer", responses=_ERRORS,
             description="The champion model scores the customer's purchase history merged "
             "with their live profile (what they viewed, carted and bought since the last "
             "training). Unknown customers get popular products, labelled `popular`.")
-def customer_recommendations(
+async def customer_recommendations(
     request: Request,
     customer_id: Annotated[str, Path(pattern=ID_PATTERN, examples=["C00042"])],
     k: TopK = 10,
-) -> RecommendationsReport:
+) -> Response:
     recommender = services_of(request).recommender
-    return _report(lambda: recommender.for_customer(customer_id, k))
+    # Reading a live profile is a storage call: those requests keep the threadpool.
+    in_memory = recommender.loaded() and recommender.profiles is None
+    return await _report(lambda: recommender.for_customer(customer_id, k), in_memory)
 
 
 @router.post("/recommendations", response_model=RecommendationsReport,
              summary="Recommendations for an anonymous session", responses=_ERRORS,
              description="Scores the products of a session nobody is signed in to; an empty "
              "list gets popular products.")
-def session_recommendations(request: Request, body: SessionRequest) -> RecommendationsReport:
+async def session_recommendations(request: Request, body: SessionRequest) -> Response:
     recommender = services_of(request).recommender
-    return _report(lambda: recommender.for_items(body.items, body.k))
+    return await _report(lambda: recommender.for_items(body.items, body.k),
+                         recommender.loaded())
 
 
-def _report(answer: Callable[[], Recommendations]) -> RecommendationsReport:
+async def _report(answer: Callable[[], Recommendations], in_memory: bool) -> Response:
+    """The answer as JSON. Scoring from memory is short and CPU-bound, so it runs on the
+    event loop (a threadpool hop costs more than the scoring at 5k items); anything that
+    reads storage (the pointer check, a model load, live profiles) runs in the threadpool so
+    that it never blocks the loop."""
     try:
-        result = answer()
+        result = answer() if in_memory else await run_in_threadpool(answer)
     except NoModelError as error:
         raise HTTPException(503, {"message": str(error)}) from None
-    return RecommendationsReport.model_validate(asdict(result))
+    # `Recommendations` has RecommendationsReport's fields in its order: orjson writes the
+    # same JSON without validating the answer twice (response_model stays, for the OpenAPI
+    # document; the API tests check answers against it).
+    return Response(orjson.dumps(result), media_type="application/json")

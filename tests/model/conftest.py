@@ -21,7 +21,7 @@ from shared.warehouse.refresh import refresh
 MODEL_SHOP = ShopConfig(seed=3, start=date(2026, 9, 1), days=35, products=80, customers=500,
                         sessions_per_day=160)
 TRAINED_AT = datetime(2026, 10, 6, 2, 0, tzinfo=UTC)
-FAST = TrainingConfig(test_days=7, l2_grid=(50.0, 250.0))
+FAST = TrainingConfig(test_days=7, l2_grid=(50.0, 250.0), factor_grid=(8, 32))
 
 
 def copy_lake(source: Path, target: Path) -> Lake:
@@ -29,10 +29,8 @@ def copy_lake(source: Path, target: Path) -> Lake:
     return Lake.open(str(target))
 
 
-@pytest.fixture(scope="session")
-def shop_lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def build_shop_lake(root: Path) -> Path:
     """The shop's catalogue and daily orders landed through the batch path, refreshed."""
-    root = tmp_path_factory.mktemp("model-shop")
     lake = Lake.open(str(root / "lake"))
     feed = ShopFeed(Services(Settings(lake_url=lake.url), lake=lake), root / "exports")
     shop = simulate_shop(MODEL_SHOP)
@@ -43,6 +41,11 @@ def shop_lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     feed.upload(shop.customers_as_of(days[-1].date), "shop_customers", "customers.csv")
     refresh(lake)
     return root / "lake"
+
+
+@pytest.fixture(scope="session")
+def shop_lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_shop_lake(tmp_path_factory.mktemp("model-shop"))
 
 
 @pytest.fixture

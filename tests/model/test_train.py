@@ -66,7 +66,7 @@ def test_ease_lambda_is_chosen_on_the_validation_period(shop_lake: Lake) -> None
     result = train(shop_lake, TRAINED_AT, replace(FAST, kind=ModelKind.EASE))
 
     assert result.manifest.kind == "ease"
-    assert result.manifest.params["l2_validated"] is True
+    assert result.manifest.params["validated"] is True
     assert result.manifest.params["l2"] in FAST.l2_grid
     assert {c.kind for c in result.candidates} == {ModelKind.EASE, ModelKind.POPULARITY}
 
@@ -80,7 +80,8 @@ def test_too_large_a_catalogue_for_ease_is_refused_clearly(shop_lake: Lake) -> N
 
 
 def test_a_short_history_is_tested_on_a_third_of_it(shop_lake: Lake) -> None:
-    result = train(shop_lake, TRAINED_AT, TrainingConfig(test_days=30, l2_grid=(250.0,)))
+    result = train(shop_lake, TRAINED_AT, TrainingConfig(test_days=30, l2_grid=(250.0,),
+                                                     factor_grid=(16,)))
 
     assert 11 < result.manifest.data["test_days"] < 12  # 35 days of orders
 
