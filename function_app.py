@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from typing import List  # noqa: UP035 - the worker's converters reject `list[...]` annotations
 
+import azure.durable_functions as df
 import azure.functions as func
 
+from durable.blueprint import bp as nightly
 from shared.api import create_app
 from shared.events.ingest import EventBatch
 from shared.services import current_services
 from shared.settings import current_settings
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel(current_settings().http_auth_level))
+app = df.DFApp(http_auth_level=func.AuthLevel(current_settings().http_auth_level))
+app.register_functions(nightly)
 _asgi = func.AsgiMiddleware(create_app())
 
 

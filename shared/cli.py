@@ -224,6 +224,34 @@ def recommend(
 
 
 @app.command()
+def nightly(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """The nightly orchestration's steps, embedded: refresh, train, promote, score, warm."""
+    from dataclasses import asdict
+
+    from durable.embedded import run_nightly
+    from durable.starter import nightly_input
+    from shared.demo import print_nightly
+    from shared.services import Services
+
+    services = Services(state.settings)
+    with console.status("nightly run") as status:
+        def progress(step: str) -> None:
+            status.update(f"nightly run: {step}")
+            console.print(f"  {step}", highlight=False)
+
+        summary = run_nightly(services, nightly_input(state.settings, datetime.now(UTC)),
+                              progress=progress)
+    if as_json:
+        print(json.dumps(asdict(summary)))
+    else:
+        print_nightly(Console(), summary)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,

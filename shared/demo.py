@@ -21,6 +21,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from durable.embedded import run_nightly
+from durable.nightly import Summary
+from durable.starter import nightly_input
+from model.registry import Manifest, Registry
 from model.retrain import RetrainResult
 from model.serving import Recommendations
 from shared.events.delivery import eventhub_batches
@@ -33,7 +37,6 @@ from shared.settings import Settings
 from shared.simulator import ShopConfig, SimulatedShop, event_stream, simulate_shop
 from shared.simulator.faults import inject_faults
 from shared.warehouse.kpis import Headline, headline
-from shared.warehouse.refresh import refresh
 
 DEMO_START = date(2026, 10, 1)
 REDELIVERED_BATCHES = 3
@@ -77,15 +80,14 @@ def run_demo(settings: Settings, *, days: int, sessions_per_day: int, poison_rat
                                                            REDELIVERED_BATCHES)][:3])
     _print_summary(console, lake, events, len(batches), ingest_seconds, replay_identical)
     _upload_exports(console, ShopFeed(services, out), shop)
-    with console.status("refreshing the star schema…") as status:
-        refreshed = refresh(lake, progress=status.update)
-    console.print(f"refreshed processed/ and curated/ in {refreshed.seconds:.1f} s "
-                  f"({sum(t.action != 'unchanged' for t in refreshed.tables)} tables written)")
+    with console.status("the nightly run: refresh, train, promote, score…") as status:
+        summary = run_nightly(services, nightly_input(settings, datetime.now(UTC)),
+                              progress=status.update)
+    print_nightly(console, summary)
     kpis = headline(lake)
     _print_kpis(console, kpis)
-    with console.status("training the recommender…") as status:
-        trained = services.retrain(datetime.now(UTC), progress=status.update)
-    print_training(console, trained)
+    if summary.model_version is not None:
+        print_candidates(console, Registry(lake).manifest(summary.model_version))
     for customer in kpis.top_customers[:DEMO_RECOMMENDED_CUSTOMERS]:
         answer = services.recommender.for_customer(customer["customer_id"], 5)
         print_recommendations(console, customer["customer_id"], answer)
@@ -140,7 +142,17 @@ def _print_kpis(console: Console, kpis: Headline) -> None:
 
 
 def print_training(console: Console, result: RetrainResult) -> None:
-    manifest = result.trained.manifest
+    print_candidates(console, result.trained.manifest)
+    decision = result.decision
+    console.print(f"{decision.challenger}: " + ("[green]promoted[/green]" if decision.promoted
+                                               else "[yellow]not promoted[/yellow]")
+                  + f" ({decision.reason})")
+    if result.scored is not None:
+        console.print(f"scored {result.scored.customers:,} customers active since "
+                      f"{result.scored.active_since[:10]} into curated/customer_recommendations")
+
+
+def print_candidates(console: Console, manifest: Manifest) -> None:
     console.print(_table(
         f"models on the time split (testing from {manifest.data['test_from'][:16]})",
         ["model", "NDCG@10", "Recall@10", "customers", "fit s"],
@@ -150,13 +162,23 @@ def print_training(console: Console, result: RetrainResult) -> None:
     buy_again = manifest.metrics["buy_again"]
     console.print(f"buy again: Recall@10 {buy_again['recall_at_10']:.4f} on "
                   f"{buy_again['customers']:,} customers")
-    decision = result.decision
-    console.print(f"{manifest.version}: " + ("[green]promoted[/green]" if decision.promoted
-                                              else "[yellow]not promoted[/yellow]")
-                  + f" ({decision.reason})")
-    if result.scored is not None:
-        console.print(f"scored {result.scored.customers:,} customers active since "
-                      f"{result.scored.active_since[:10]} into curated/customer_recommendations")
+
+
+def print_nightly(console: Console, summary: Summary) -> None:
+    """What the nightly run did (the same steps the Durable orchestration runs)."""
+    table = Table(title="nightly run", show_header=False)
+    table.add_row("steps", " → ".join(dict.fromkeys(summary.steps)))
+    table.add_row("partitions refreshed", f"{len(summary.partitions):,}")
+    if summary.model_version is not None:
+        table.add_row("model trained", f"{summary.model_version} (NDCG@10 "
+                      f"{summary.ndcg_at_10:.4f})")
+        table.add_row("promoted", "yes" if summary.promoted else f"no (champion "
+                      f"{summary.champion})")
+    if summary.scored_customers is not None:
+        table.add_row("customers scored", f"{summary.scored_customers:,}")
+    if not summary.ok:
+        table.add_row("[red]failed at[/red]", f"{summary.failed_step}: {summary.error}")
+    console.print(table)
 
 
 def print_recommendations(console: Console, customer_id: str,

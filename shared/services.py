@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from model.retrain import RetrainResult
     from model.scoring import ModelKind
     from model.serving import Recommender
-    from model.train import Progress
+    from model.train import Progress, TrainingConfig, TrainResult
     from shared.profiles import ProfileStore
+    from shared.synapse import SynapseRunner
 
 logger = logging.getLogger("shoplake.ingest")
 profiles_logger = logging.getLogger("shoplake.profiles")
@@ -56,17 +57,42 @@ class Services:
         return Recommender(Registry(self.lake), self.profiles,
                            reload_after_s=self.settings.model_reload_seconds)
 
+    def training_config(self, kind: ModelKind | None = None) -> TrainingConfig:
+        from model.train import TrainingConfig
+
+        return TrainingConfig(test_days=self.settings.recommender_test_days,
+                              ease_max_items=self.settings.recommender_ease_max_items,
+                              kind=kind)
+
+    def train(self, now: datetime, *, kind: ModelKind | None = None,
+              progress: Progress = lambda _: None) -> TrainResult:
+        """Train and register a challenger (not promoted)."""
+        from model.train import train
+
+        return train(self.lake, now, self.training_config(kind), progress)
+
     def retrain(self, now: datetime, *, kind: ModelKind | None = None,
                 progress: Progress = lambda _: None) -> RetrainResult:
         """Train a challenger, decide on promotion, score customers when promoted."""
         from model.retrain import retrain
-        from model.train import TrainingConfig
 
-        settings = self.settings
-        config = TrainingConfig(test_days=settings.recommender_test_days,
-                                ease_max_items=settings.recommender_ease_max_items, kind=kind)
-        return retrain(self.lake, now, config=config, tolerance=settings.promotion_tolerance,
-                       active_days=settings.scoring_active_days, progress=progress)
+        return retrain(self.lake, now, config=self.training_config(kind),
+                       tolerance=self.settings.promotion_tolerance,
+                       active_days=self.settings.scoring_active_days, progress=progress)
+
+    @cached_property
+    def synapse(self) -> SynapseRunner:
+        """The Synapse pipeline runner of REFRESH_RUNNER=synapse (clear error when unset)."""
+        from shared.settings import ConfigurationError
+        from shared.synapse import open_synapse_runner
+
+        runner = open_synapse_runner(self.settings.synapse_endpoint,
+                                     self.settings.synapse_pipeline,
+                                     self.settings.azure_client_id)
+        if runner is None:
+            raise ConfigurationError("REFRESH_RUNNER=synapse needs SYNAPSE_ENDPOINT and "
+                                     "SYNAPSE_PIPELINE")
+        return runner
 
     @cached_property
     def runner(self) -> PipelineRunner:

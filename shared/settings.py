@@ -142,6 +142,42 @@ class Settings(BaseSettings):
         description="How often a serving worker checks whether the champion changed.",
     )
 
+    nightly_schedule: str = Field(
+        "0 0 2 * * *",
+        validation_alias="NIGHTLY_SCHEDULE",
+        description="NCRONTAB schedule of the nightly run (read by the Functions host as "
+        "%NIGHTLY_SCHEDULE%; UTC unless WEBSITE_TIME_ZONE says otherwise).",
+    )
+    nightly_max_parallel: int = Field(
+        4,
+        ge=1,
+        validation_alias="NIGHTLY_MAX_PARALLEL",
+        description="Date partitions the nightly run refreshes at once.",
+    )
+    refresh_runner: Literal["local", "synapse"] = Field(
+        "local",
+        validation_alias="REFRESH_RUNNER",
+        description="Who runs the nightly refresh: `local` (the activities, DuckDB) or "
+        "`synapse` (a Synapse pipeline run, watched with durable timers).",
+    )
+    synapse_endpoint: str | None = Field(
+        None,
+        validation_alias="SYNAPSE_ENDPOINT",
+        description="Synapse workspace development endpoint, e.g. "
+        "`https://<workspace>.dev.azuresynapse.net` (REFRESH_RUNNER=synapse).",
+    )
+    synapse_pipeline: str | None = Field(
+        None,
+        validation_alias="SYNAPSE_PIPELINE",
+        description="Synapse pipeline that runs the refresh (REFRESH_RUNNER=synapse).",
+    )
+    synapse_poll_seconds: float = Field(
+        60.0,
+        gt=0,
+        validation_alias="SYNAPSE_POLL_SECONDS",
+        description="Pause between status checks of a Synapse run (a durable timer).",
+    )
+
     @field_validator("lake_url")
     @classmethod
     def _lake_url_not_blank(cls, value: str) -> str:

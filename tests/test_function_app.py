@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import azure.functions as func
 import pytest
 
+from durable.activities import ACTIVITIES
 from shared.batch.datasets import Dataset
 from shared.events.raw import ingest_totals, quarantined_events, raw_events
 from shared.lake import Lake, Zone
@@ -39,6 +40,20 @@ EXPECTED_FUNCTIONS = {
          "path": "%BATCH_UPLOAD_PATH%/{dataset}/{name}", "connection": "LAKE_STORAGE",
          "source": "EventGrid"},
     ],
+    "nightly_refresh": [{"direction": "IN", "type": "orchestrationTrigger", "name": "context"}],
+    "nightly_timer": [
+        {"direction": "IN", "type": "durableClient", "name": "client"},
+        {"direction": "IN", "type": "timerTrigger", "name": "timer",
+         "schedule": "%NIGHTLY_SCHEDULE%"},
+    ],
+    "start_nightly": [
+        {"direction": "IN", "type": "durableClient", "name": "client"},
+        {"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["POST"],
+         "authLevel": "FUNCTION", "route": "orchestrations/nightly"},
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ],
+    **{name: [{"direction": "IN", "type": "activityTrigger", "name": "payload"}]
+       for name in ACTIVITIES},
 }
 
 

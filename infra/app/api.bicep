@@ -116,6 +116,8 @@ var shoplakeSettings = {
   // EASE's fit peaks at about 40 bytes x items squared: keep it within the
   // instance's memory, larger catalogues train the factors model.
   RECOMMENDER_EASE_MAX_ITEMS: instanceMemoryMB >= 4096 ? '8000' : '5000'
+  // The nightly_timer trigger reads %NIGHTLY_SCHEDULE% (NCRONTAB, UTC): 02:00 every day.
+  NIGHTLY_SCHEDULE: '0 0 2 * * *'
 }
 
 module functionApp '../core/host/functions-flexconsumption.bicep' = {

@@ -1,0 +1,88 @@
+"""The nightly run's activities: thin calls into `shared` and `model`, JSON in and out.
+
+The Durable activity functions (`durable.blueprint`) and the embedded runner
+(`durable.embedded`) both call these, with the process's `Services`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
+
+from durable import nightly as steps
+from model.batch_scoring import score_customers
+from model.promotion import decide
+from model.registry import Registry
+from shared.services import Services
+from shared.warehouse import refresh
+
+Activity = Callable[[Services, Any], Any]
+
+
+def plan_refresh(services: Services, _: Any) -> dict[str, Any]:
+    return refresh.plan_refresh(services.lake).to_json()
+
+
+def refresh_partition(services: Services, day: str) -> list[dict[str, Any]]:
+    return [asdict(t) for t in refresh.refresh_partition(services.lake, date.fromisoformat(day))]
+
+
+def refresh_dimensions(services: Services, _: Any) -> list[dict[str, Any]]:
+    return [asdict(t) for t in refresh.refresh_dimensions(services.lake)]
+
+
+def refresh_facts(services: Services, _: Any) -> list[dict[str, Any]]:
+    return [asdict(t) for t in refresh.refresh_facts(services.lake)]
+
+
+def refresh_kpis(services: Services, _: Any) -> list[dict[str, Any]]:
+    return [asdict(t) for t in refresh.refresh_kpis(services.lake)]
+
+
+def start_synapse_refresh(services: Services, payload: dict[str, Any]) -> str:
+    return services.synapse.start("refresh", {"partitions": payload["partitions"]})
+
+
+def check_synapse_refresh(services: Services, run_id: str) -> dict[str, Any]:
+    return asdict(services.synapse.status(run_id))
+
+
+def train_model(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    manifest = services.train(datetime.fromisoformat(payload["now"])).manifest
+    return {"version": manifest.version, "kind": manifest.kind, "ndcg_at_10": manifest.ndcg}
+
+
+def promote_model(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    decision = decide(Registry(services.lake), payload["version"],
+                      datetime.fromisoformat(payload["now"]),
+                      services.settings.promotion_tolerance)
+    return asdict(decision)
+
+
+def score(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+    return asdict(score_customers(services.lake, payload["version"],
+                                  datetime.fromisoformat(payload["now"]),
+                                  active_days=services.settings.scoring_active_days))
+
+
+def warm_serving(services: Services, _: Any) -> dict[str, Any]:
+    """Load the champion into this worker's recommender, so its first request is fast."""
+    return {"version": services.recommender.model().version}
+
+
+ACTIVITIES: dict[str, Activity] = {
+    steps.PLAN: plan_refresh,
+    steps.REFRESH_PARTITION: refresh_partition,
+    steps.REFRESH_DIMENSIONS: refresh_dimensions,
+    steps.REFRESH_FACTS: refresh_facts,
+    steps.REFRESH_KPIS: refresh_kpis,
+    steps.START_SYNAPSE: start_synapse_refresh,
+    steps.CHECK_SYNAPSE: check_synapse_refresh,
+    steps.TRAIN: train_model,
+    steps.PROMOTE: promote_model,
+    steps.SCORE: score,
+    steps.WARM: warm_serving,
+}
+"""Every activity of the definition, by name."""

@@ -1,0 +1,60 @@
+"""The embedded driver of `durable.nightly`: `shoplake nightly` and the demo.
+
+Requests run in-process, one after another (a `Parallel` runs its calls in order: one
+process gains nothing from overlapping them, and the refresh steps already use both
+cores), each activity with the same retry policy as in Azure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from durable.activities import ACTIVITIES
+from durable.nightly import Call, NightlyInput, Parallel, StepFailed, Summary, Wait, nightly
+from shared.services import Services
+
+Progress = Callable[[str], None]
+
+
+def run_nightly(services: Services, config: NightlyInput,
+                progress: Progress = lambda _: None,
+                sleep: Callable[[float], None] = time.sleep) -> Summary:
+    """Run the nightly definition to the end; a failed step is in the summary."""
+    definition = nightly(config)
+    result: Any = None
+    failure: StepFailed | None = None
+    while True:
+        try:
+            request = definition.throw(failure) if failure else definition.send(result)
+        except StopIteration as stop:
+            return stop.value
+        failure, result = None, None
+        try:
+            if isinstance(request, Call):
+                result = _call(services, request, progress, sleep)
+            elif isinstance(request, Parallel):
+                result = [_call(services, call, progress, sleep) for call in request.calls]
+            else:
+                assert isinstance(request, Wait)
+                sleep(request.seconds)
+        except StepFailed as error:
+            failure = error
+
+
+def _call(services: Services, call: Call, progress: Progress,
+          sleep: Callable[[float], None]) -> Any:
+    label = call.activity if call.payload is None or isinstance(call.payload, dict) \
+        else f"{call.activity} {call.payload}"
+    wait, attempt = call.retry.first_interval_s, 1
+    while True:
+        progress(label)
+        try:
+            return ACTIVITIES[call.activity](services, call.payload)
+        except Exception as error:
+            if attempt == call.retry.attempts:
+                raise StepFailed(f"{type(error).__name__}: {error}") from error
+            progress(f"{label} failed ({error}); retrying in {wait:g} s")
+            sleep(wait)
+            wait, attempt = wait * 2, attempt + 1

@@ -1,0 +1,202 @@
+"""The nightly run, defined once: refresh what changed, retrain, evaluate, promote, score.
+
+`nightly` is a pure generator: it yields requests (`Call`, `Parallel`, `Wait`) and
+receives their results, with no I/O, no clock and no randomness of its own. Two drivers
+run it: the Durable orchestrator (`durable.orchestrator`, each request becomes a Durable
+task, replayed from history) and the embedded runner (`durable.embedded`, each request is
+executed in-process). Both therefore run the same steps in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+ORCHESTRATION = "nightly_refresh"
+
+PLAN = "plan_refresh"
+REFRESH_PARTITION = "refresh_partition"
+REFRESH_DIMENSIONS = "refresh_dimensions"
+REFRESH_FACTS = "refresh_facts"
+REFRESH_KPIS = "refresh_kpis"
+START_SYNAPSE = "start_synapse_refresh"
+CHECK_SYNAPSE = "check_synapse_refresh"
+TRAIN = "train_model"
+PROMOTE = "promote_model"
+SCORE = "score_customers"
+WARM = "warm_serving"
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How an activity is retried: the first wait, doubling after each failure."""
+
+    first_interval_s: float
+    attempts: int
+
+
+# Refresh steps are idempotent (rerunning one gives the same tables) and fail mostly on
+# storage hiccups or a Delta commit conflict between parallel partitions: retry briskly.
+# Training is long and deterministic: a retry only helps a transient read, so try twice.
+# Promotion and scoring are cheap and idempotent.
+RETRIES: dict[str, Retry] = {
+    PLAN: Retry(5, 4),
+    REFRESH_PARTITION: Retry(2, 6),
+    REFRESH_DIMENSIONS: Retry(5, 4),
+    REFRESH_FACTS: Retry(5, 4),
+    REFRESH_KPIS: Retry(5, 4),
+    START_SYNAPSE: Retry(10, 3),
+    CHECK_SYNAPSE: Retry(10, 5),
+    TRAIN: Retry(60, 2),
+    PROMOTE: Retry(5, 4),
+    SCORE: Retry(10, 3),
+    WARM: Retry(5, 3),
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """Run one activity with its retry policy; the result is sent back."""
+
+    activity: str
+    payload: Any = None
+
+    @property
+    def retry(self) -> Retry:
+        return RETRIES[self.activity]
+
+
+@dataclass(frozen=True)
+class Parallel:
+    """Run these calls at once; the list of their results is sent back."""
+
+    calls: list[Call]
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Sleep (a durable timer in Azure): the monitor pattern's pause between polls."""
+
+    seconds: float
+
+
+Request = Call | Parallel | Wait
+
+
+@dataclass(frozen=True)
+class NightlyInput:
+    """What a run is told by its starter (read from the settings there, not here)."""
+
+    started_at: str
+    """ISO time the run was started for: training and scoring are stamped with it."""
+    runner: str = "local"
+    """`local`: refresh activities do the work; `synapse`: they start Synapse runs."""
+    max_parallel: int = 4
+    """Partitions refreshed at once."""
+    poll_seconds: float = 60.0
+    """Pause between Synapse status checks."""
+    max_polls: int = 240
+    """Give up on a Synapse run after this many checks."""
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> NightlyInput:
+        return cls(**value)
+
+
+@dataclass
+class Summary:
+    """What the run did, step by step; the orchestration's output and `--json`'s."""
+
+    steps: list[str] = field(default_factory=list)
+    partitions: list[str] = field(default_factory=list)
+    model_version: str | None = None
+    model_kind: str | None = None
+    ndcg_at_10: float | None = None
+    promoted: bool = False
+    champion: str | None = None
+    scored_customers: int | None = None
+    failed_step: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_step is None
+
+
+class StepFailed(RuntimeError):
+    """An activity failed after all its retries; raised into the generator by a driver."""
+
+
+def nightly(config: NightlyInput) -> Generator[Request, Any, Summary]:
+    """The nightly run. A failed step ends it with the failure in the summary: the refresh
+    resumes from its pending plan next time, and the champion stays unless a challenger
+    was promoted."""
+    summary = Summary()
+    step = PLAN
+    try:
+        plan = yield Call(PLAN)
+        summary.steps.append(step)
+        summary.partitions = list(plan["partitions"])
+        if config.runner == "synapse":
+            step = START_SYNAPSE
+            yield from _synapse_refresh(config, summary)
+        else:
+            step = REFRESH_PARTITION
+            yield from _local_refresh(config, summary)
+        step = TRAIN
+        trained = yield Call(TRAIN, {"now": config.started_at})
+        summary.steps.append(step)
+        summary.model_version = trained["version"]
+        summary.model_kind = trained["kind"]
+        summary.ndcg_at_10 = trained["ndcg_at_10"]
+        step = PROMOTE
+        decision = yield Call(PROMOTE, {"version": trained["version"],
+                                        "now": config.started_at})
+        summary.steps.append(step)
+        summary.promoted = decision["promoted"]
+        summary.champion = trained["version"] if decision["promoted"] else decision["champion"]
+        if decision["promoted"]:
+            step = SCORE
+            scored = yield Call(SCORE, {"version": trained["version"],
+                                        "now": config.started_at})
+            summary.steps.append(step)
+            summary.scored_customers = scored["customers"]
+            step = WARM
+            yield Call(WARM)
+            summary.steps.append(step)
+    except StepFailed as error:
+        summary.failed_step, summary.error = step, str(error)
+    return summary
+
+
+def _local_refresh(config: NightlyInput, summary: Summary
+                   ) -> Generator[Request, Any, None]:
+    """Fan out one activity per date partition, a bounded number at once, then the
+    dimensions, the facts and the KPI tables (which also move the watermark)."""
+    days = summary.partitions
+    for start in range(0, len(days), config.max_parallel):
+        yield Parallel([Call(REFRESH_PARTITION, day)
+                        for day in days[start:start + config.max_parallel]])
+    if days:
+        summary.steps.append(REFRESH_PARTITION)
+    for step in (REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS):
+        yield Call(step)
+        summary.steps.append(step)
+
+
+def _synapse_refresh(config: NightlyInput, summary: Summary
+                     ) -> Generator[Request, Any, None]:
+    """The same refresh as one Synapse pipeline run, watched with timers (monitor
+    pattern) instead of an activity blocking while Spark works."""
+    run_id = yield Call(START_SYNAPSE, {"partitions": summary.partitions})
+    summary.steps.append(START_SYNAPSE)
+    for _ in range(config.max_polls):
+        yield Wait(config.poll_seconds)
+        status = yield Call(CHECK_SYNAPSE, run_id)
+        if status["state"] == "succeeded":
+            summary.steps.append(CHECK_SYNAPSE)
+            return
+        if status["state"] == "failed":
+            raise StepFailed(f"Synapse run {run_id} failed: {status['detail']}")
+    raise StepFailed(f"Synapse run {run_id} still running after {config.max_polls} checks")
