@@ -69,5 +69,5 @@ async def start_nightly_on_demand(req: func.HttpRequest,
         return client.create_check_status_response(req, decision.instance_id)
     body = {"error": "conflict", "message": f"{decision.instance_id} is already "
             f"{decision.previous.lower() if decision.previous else 'running'}",
-            **client.create_http_management_payload(decision.instance_id)}
+            **client.get_client_response_links(req, decision.instance_id)}
     return func.HttpResponse(json.dumps(body), status_code=409, mimetype="application/json")

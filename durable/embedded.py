@@ -47,7 +47,7 @@ def _call(services: Services, call: Call, progress: Progress,
           sleep: Callable[[float], None]) -> Any:
     label = call.activity if call.payload is None or isinstance(call.payload, dict) \
         else f"{call.activity} {call.payload}"
-    wait, attempt = call.retry.first_interval_s, 1
+    attempt = 1
     while True:
         progress(label)
         try:
@@ -55,6 +55,6 @@ def _call(services: Services, call: Call, progress: Progress,
         except Exception as error:
             if attempt == call.retry.attempts:
                 raise StepFailed(f"{type(error).__name__}: {error}") from error
-            progress(f"{label} failed ({error}); retrying in {wait:g} s")
-            sleep(wait)
-            wait, attempt = wait * 2, attempt + 1
+            progress(f"{label} failed ({error}); retrying in {call.retry.interval_s:g} s")
+            sleep(call.retry.interval_s)
+            attempt += 1

@@ -30,9 +30,10 @@ WARM = "warm_serving"
 
 @dataclass(frozen=True)
 class Retry:
-    """How an activity is retried: the first wait, doubling after each failure."""
+    """How an activity is retried: attempts in all, and the wait between two (fixed: the
+    Python Durable SDK's RetryOptions has no backoff, and the embedded runner matches it)."""
 
-    first_interval_s: float
+    interval_s: float
     attempts: int
 
 
@@ -140,10 +141,16 @@ def nightly(config: NightlyInput) -> Generator[Request, Any, Summary]:
         summary.partitions = list(plan["partitions"])
         if config.runner == "synapse":
             step = START_SYNAPSE
-            yield from _synapse_refresh(config, summary)
+            run_id = yield Call(START_SYNAPSE, {"partitions": summary.partitions})
+            summary.steps.append(step)
+            step = CHECK_SYNAPSE
+            yield from _watch_synapse(config, run_id, summary)
         else:
             step = REFRESH_PARTITION
-            yield from _local_refresh(config, summary)
+            yield from _refresh_partitions(config, summary)
+            for step in (REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS):
+                yield Call(step)
+                summary.steps.append(step)
         step = TRAIN
         trained = yield Call(TRAIN, {"now": config.started_at})
         summary.steps.append(step)
@@ -170,27 +177,21 @@ def nightly(config: NightlyInput) -> Generator[Request, Any, Summary]:
     return summary
 
 
-def _local_refresh(config: NightlyInput, summary: Summary
-                   ) -> Generator[Request, Any, None]:
-    """Fan out one activity per date partition, a bounded number at once, then the
-    dimensions, the facts and the KPI tables (which also move the watermark)."""
+def _refresh_partitions(config: NightlyInput, summary: Summary
+                        ) -> Generator[Request, Any, None]:
+    """One activity per date partition, a bounded number at once."""
     days = summary.partitions
     for start in range(0, len(days), config.max_parallel):
         yield Parallel([Call(REFRESH_PARTITION, day)
                         for day in days[start:start + config.max_parallel]])
     if days:
         summary.steps.append(REFRESH_PARTITION)
-    for step in (REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS):
-        yield Call(step)
-        summary.steps.append(step)
 
 
-def _synapse_refresh(config: NightlyInput, summary: Summary
-                     ) -> Generator[Request, Any, None]:
-    """The same refresh as one Synapse pipeline run, watched with timers (monitor
-    pattern) instead of an activity blocking while Spark works."""
-    run_id = yield Call(START_SYNAPSE, {"partitions": summary.partitions})
-    summary.steps.append(START_SYNAPSE)
+def _watch_synapse(config: NightlyInput, run_id: str, summary: Summary
+                   ) -> Generator[Request, Any, None]:
+    """Wait for the Synapse run with timers (monitor pattern) instead of an activity
+    blocking while Spark works."""
     for _ in range(config.max_polls):
         yield Wait(config.poll_seconds)
         status = yield Call(CHECK_SYNAPSE, run_id)

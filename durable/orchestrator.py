@@ -20,7 +20,7 @@ from durable.nightly import Call, NightlyInput, Parallel, Request, StepFailed, W
 
 def nightly_orchestrator(context: df.DurableOrchestrationContext
                          ) -> Generator[TaskBase, Any, dict[str, Any]]:
-    definition = nightly(NightlyInput.from_json(context.get_input()))
+    definition = nightly(NightlyInput.from_json(context.get_input(expected_type=dict)))
     outcome: tuple[str, Any] = ("send", None)
     while True:
         try:
@@ -52,7 +52,7 @@ def _task(context: df.DurableOrchestrationContext, request: Request) -> TaskBase
 
 
 def _call(context: df.DurableOrchestrationContext, call: Call) -> TaskBase:
-    retry = df.RetryOptions(int(call.retry.first_interval_s * 1000), call.retry.attempts)
+    retry = df.RetryOptions(int(call.retry.interval_s * 1000), call.retry.attempts)
     return context.call_activity_with_retry(call.activity, retry, call.payload)
 
 

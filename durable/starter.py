@@ -46,5 +46,12 @@ async def start_nightly(client: df.DurableOrchestrationClient, settings: Setting
     blocking = ACTIVE if on_demand else ACTIVE | {Status.Completed}
     if previous in blocking:
         return StartDecision(instance_id, False, previous.value)
-    await client.start_new(ORCHESTRATION, instance_id, asdict(nightly_input(settings, now)))
+    try:
+        await client.start_new(ORCHESTRATION, instance_id, asdict(nightly_input(settings, now)))
+    except Exception:
+        # Two starts racing (the timer and a POST): the extension refuses the second.
+        status = await client.get_status(instance_id)
+        if status is not None and status.runtime_status in ACTIVE:
+            return StartDecision(instance_id, False, status.runtime_status.value)
+        raise
     return StartDecision(instance_id, True, previous.value if previous else None)
