@@ -3,18 +3,28 @@
 Order of work, each step an atomic Delta commit:
 1. plan: raw event date partitions whose files changed since the watermark, new landed
    batch files (and the order dates they touch); a pending plan of an interrupted run is
-   added, and the plan is saved before anything is written;
-2. processed tables (`stg_*`);
+   added, and the plan is saved, with the listing it was computed from, before anything
+   is written; every later step reads the files of that listing only;
+2. processed tables: the date partitions of `stg_events` and `stg_order_lines`, then the
+   snapshot tables (`stg_customers`, `stg_products`);
 3. dimensions, merged; customers or products that changed add the dates of their orders
    (and of their products' events) to the plan, which is saved again before the merge;
 4. facts and daily KPIs for the planned dates (Delta overwrite with a predicate);
 5. whole-history KPIs: top products recomputed when any sale changed, lifetime value
    recomputed and merged for the customers the new data mentions;
-6. the watermark, then the pending plan is removed.
+6. the watermark (the planning listing: files that landed since wait for the next
+   refresh), then the pending plan is removed.
 
 Every step is a deterministic function of the lake's contents, so rerunning any prefix
 gives the same tables: a refresh killed at any point is finished by the next one, and an
 incremental refresh equals a full one.
+
+`refresh` runs it all in one process, reading the dates of a step in bounded groups. An
+orchestrator may instead run the steps as activities, in other processes: `plan_refresh`,
+then `refresh_partition` for each planned date (concurrently if wished: each writes its
+own date's partitions only), `refresh_dimensions`, `refresh_facts` and `refresh_kpis`.
+Each re-reads the pending plan, refuses to run before the steps it depends on, and gives
+the same tables when rerun (an activity retry); together they build what `refresh` does.
 """
 
 from __future__ import annotations
@@ -23,14 +33,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from types import TracebackType
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from shared.batch.datasets import Dataset
-from shared.lake import Lake
+from shared.lake import Lake, Zone
 from shared.warehouse.engine import Engine, date_list, references
 from shared.warehouse.models import BY_NAME, MODELS, Model
 from shared.warehouse.sources import (
@@ -43,13 +56,25 @@ from shared.warehouse.sources import (
     raw_events_input,
     table_input,
 )
-from shared.warehouse.state import Plan, RefreshState, Watermark, fingerprint
+from shared.warehouse.state import Plan, RefreshState, Snapshot, Watermark, fingerprint
 
 CHUNK_BYTES = 64 * 1024 * 1024
 """Raw event Parquet read per query: bounds memory whatever the history's length."""
 
+PARTITION_ATTEMPTS = 4
+"""Writes of one date partition before a commit conflict is left to the caller's retry."""
+
 LANDED_VIEWS = {f"landed_{dataset.value}": dataset for dataset in Dataset}
 PROCESSED_FOR = {Dataset.CUSTOMERS.value: "stg_customers", Dataset.PRODUCTS.value: "stg_products"}
+_ORDER = {model.table: number for number, model in enumerate(MODELS)}
+
+
+class RefreshStepError(RuntimeError):
+    """A refresh step was called before the steps it depends on."""
+
+
+class NoPlannedRefreshError(RefreshStepError):
+    """A refresh step was called with no pending plan to work from."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +102,20 @@ class RefreshResult:
         }
 
 
+@dataclass(frozen=True)
+class PlannedRefresh:
+    """What `plan_refresh` saved: `refresh_partition` is due for each of `partitions`."""
+
+    full: bool
+    resumed: bool
+    """A pending plan of an interrupted run was included."""
+    partitions: list[str]
+    """ISO dates whose processed partitions must be rebuilt (`refresh_partition`), sorted."""
+
+    def to_json(self) -> dict[str, object]:
+        return {"full": self.full, "resumed": self.resumed, "partitions": list(self.partitions)}
+
+
 Progress = Callable[[str], None]
 
 
@@ -94,63 +133,187 @@ class _KeyedChange:
 def refresh(lake: Lake, *, full: bool = False, chunk_bytes: int = CHUNK_BYTES,
             progress: Progress | None = None) -> RefreshResult:
     """Bring processed/ and curated/ up to date with raw/ (everything when `full`)."""
-    return _Refresh(lake, chunk_bytes, progress or (lambda _: None)).run(full)
+    started = time.perf_counter()
+    with _Refresh(lake, _listing(lake), chunk_bytes, progress) as run:
+        plan, resumed = run.plan(full)
+        run.processed_partitions(plan)
+        run.processed_snapshots(plan)
+        run.dimensions(plan)
+        run.facts(plan)
+        run.global_kpis(plan)
+        run.finish(plan)
+    return RefreshResult(full=plan.full, tables=run.ordered_tables(), resumed=resumed,
+                         seconds=time.perf_counter() - started)
+
+
+# -- the same refresh as separate steps, each in a process of its own if wished ----------
+
+
+def plan_refresh(lake: Lake, *, full: bool = False) -> PlannedRefresh:
+    """List the lake, plan what to rebuild (with any interrupted run's plan) and save it."""
+    with _Refresh(lake, _listing(lake)) as run:
+        plan, resumed = run.plan(full)
+    return PlannedRefresh(plan.full, resumed, [d.isoformat() for d in sorted(plan.partitions)])
+
+
+def refresh_partition(lake: Lake, day: date) -> list[TableRefresh]:
+    """Rebuild the processed partitions of one planned date (events and/or order lines).
+
+    Writes that date's partitions only, so the dates of a plan may run concurrently.
+    """
+    state = RefreshState(lake)
+    plan = _pending_plan(state, "refresh_partition")
+    if day not in plan.partitions:
+        raise RefreshStepError(f"refresh_partition: {day} is not a date of the planned refresh")
+    with _Refresh(lake, plan.snapshot) as run:
+        for name, dates in (("stg_events", plan.event_dates),
+                            ("stg_order_lines", plan.order_dates)):
+            if day in dates:
+                run.partition(BY_NAME[name], day)
+    state.mark_partition_done(plan.run_id, day)
+    return run.ordered_tables()
+
+
+def refresh_dimensions(lake: Lake) -> list[TableRefresh]:
+    """Processed snapshot tables, dim_date and the merged dimensions (once every planned
+    partition is rebuilt); changed dimensions add the dates of their facts to the plan."""
+    state = RefreshState(lake)
+    plan = _pending_plan(state, "refresh_dimensions")
+    missing = plan.partitions - state.partitions_done(plan.run_id)
+    if missing:
+        raise RefreshStepError(
+            f"refresh_dimensions: run refresh_partition first for {len(missing)} planned"
+            f" date(s): {', '.join(d.isoformat() for d in sorted(missing))}")
+    with _Refresh(lake, plan.snapshot) as run:
+        run.unplanned_partitioned_tables()
+        run.processed_snapshots(plan)
+        run.dimensions(plan)
+    plan.facts_done = False  # facts follow the dimensions as now refreshed
+    state.save_pending_plan(plan)
+    return run.ordered_tables()
+
+
+def refresh_facts(lake: Lake) -> list[TableRefresh]:
+    """Facts and daily KPIs for the planned dates (after `refresh_dimensions`)."""
+    state = RefreshState(lake)
+    plan = _pending_plan(state, "refresh_facts")
+    if plan.calendar is None:
+        raise RefreshStepError("refresh_facts: run refresh_dimensions first")
+    with _Refresh(lake, plan.snapshot) as run:
+        run.facts(plan)
+    plan.facts_done = True
+    state.save_pending_plan(plan)
+    return run.ordered_tables()
+
+
+def refresh_kpis(lake: Lake) -> list[TableRefresh]:
+    """Whole-history KPIs, then the watermark (the planning listing), then the plan is
+    removed (after `refresh_facts`)."""
+    state = RefreshState(lake)
+    plan = _pending_plan(state, "refresh_kpis")
+    if not plan.facts_done:
+        raise RefreshStepError("refresh_kpis: run refresh_facts first")
+    with _Refresh(lake, plan.snapshot) as run:
+        run.global_kpis(plan)
+        run.finish(plan)
+    return run.ordered_tables()
+
+
+def _pending_plan(state: RefreshState, step: str) -> Plan:
+    plan = state.pending_plan()
+    if plan is None:
+        raise NoPlannedRefreshError(
+            f"{step}: no planned refresh in _state/refresh/: run plan_refresh first")
+    return plan
+
+
+def _listing(lake: Lake) -> Snapshot:
+    """The raw files there are now (one listing per folder)."""
+    folder = lake.path(Zone.RAW, "events")
+    return Snapshot(
+        event_files={day.isoformat(): {info.path[len(folder) + 1:]: info.size for info in files}
+                     for day, files in sorted(raw_event_files(lake).items())},
+        landed={dataset.value: landed_files(lake, dataset) for dataset in Dataset},
+    )
 
 
 class _Refresh:
-    def __init__(self, lake: Lake, chunk_bytes: int, progress: Progress) -> None:
+    """One process's part of a refresh: the files of a snapshot, one DuckDB connection."""
+
+    def __init__(self, lake: Lake, snapshot: Snapshot, chunk_bytes: int = CHUNK_BYTES,
+                 progress: Progress | None = None) -> None:
         self.lake = lake
+        self.snapshot = snapshot
         self.chunk_bytes = chunk_bytes
-        self.progress = progress
+        self.progress = progress or (lambda _: None)
         self.state = RefreshState(lake)
-        self.raw_files = raw_event_files(lake)
-        self.landed = {dataset: landed_files(lake, dataset) for dataset in Dataset}
+        folder = lake.path(Zone.RAW, "events")
+        self.raw_files = {
+            date.fromisoformat(day): [pafs.FileInfo(f"{folder}/{path}", pafs.FileType.File,
+                                                    size=size)
+                                      for path, size in sorted(files.items())]
+            for day, files in snapshot.event_files.items()}
+        self.landed = {dataset: snapshot.landed.get(dataset.value, []) for dataset in Dataset}
+        self.tables: list[TableRefresh] = []
         # Opened tables and their datasets, dropped when the table is written.
         self._deltas: dict[str, DeltaTable] = {}
         self._datasets: dict[str, Rows] = {}
 
-    def run(self, full: bool) -> RefreshResult:
-        started = time.perf_counter()
+    def __enter__(self) -> _Refresh:
+        self.engine = Engine()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.engine.close()
+
+    def ordered_tables(self) -> list[TableRefresh]:
+        return sorted(self.tables, key=lambda table: _ORDER[table.table])
+
+    @cached_property
+    def previous(self) -> Watermark:
+        return self.state.watermark()
+
+    def plan(self, full: bool) -> tuple[Plan, bool]:
+        """This refresh's plan, with an interrupted one's, saved; and whether there was one."""
         pending = self.state.pending_plan()
-        self.previous = self.state.watermark()
-        with Engine() as self.engine:
-            plan = self._plan(full, self.previous)
-            if pending is not None:
-                plan = plan.union(pending)
-            self.state.save_pending_plan(plan)
-            result = RefreshResult(full=plan.full, resumed=pending is not None)
-            self._processed(plan, result)
-            self._dimensions(plan, result)
-            self._facts(plan, result)
-            self._global_kpis(plan, result)
+        plan = self._plan(full)
+        if pending is not None:
+            plan = plan.union(pending)
+        self.state.save_pending_plan(plan)
+        return plan, pending is not None
+
+    def finish(self, plan: Plan) -> None:
+        """Record the snapshot as refreshed, then drop the plan."""
         self.state.save_watermark(Watermark(
             event_partitions={d.isoformat(): fingerprint(files)
                               for d, files in sorted(self.raw_files.items())},
             landed={dataset.value: names for dataset, names in self.landed.items()},
-            calendar=self.calendar,
+            calendar=plan.calendar or [],
             refreshed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         ))
         self.state.clear_pending_plan()
-        order = {model.table: number for number, model in enumerate(MODELS)}
-        result.tables.sort(key=lambda table: order[table.table])
-        result.seconds = time.perf_counter() - started
-        return result
 
     # -- planning -------------------------------------------------------------------------
 
-    def _plan(self, full: bool, watermark: Watermark) -> Plan:
+    def _plan(self, full: bool) -> Plan:
         if full:
-            return Plan(full=True, event_dates=set(self.raw_files),
+            # Every partition there is or was: a date whose files vanished is emptied.
+            return Plan(full=True,
+                        event_dates=set(self.raw_files) | self._partition_dates("stg_events"),
+                        order_dates=self._landed_order_dates
+                        | self._partition_dates("stg_order_lines"),
                         changed_datasets={d.value for d in Dataset},
-                        product_ids=None, customer_ids=None)
-        before = watermark.event_partitions
+                        product_ids=None, customer_ids=None, snapshot=self.snapshot)
+        before = self.previous.event_partitions
         event_dates = {d for d, files in self.raw_files.items()
                        if before.get(d.isoformat()) != fingerprint(files)}
         event_dates |= {date.fromisoformat(d) for d in before} - set(self.raw_files)
-        new_files = {dataset: sorted(set(names) - set(watermark.landed.get(dataset.value, [])))
+        new_files = {dataset: sorted(set(names) - set(self.previous.landed.get(dataset.value, [])))
                      for dataset, names in self.landed.items()}
         plan = Plan(event_dates=event_dates,
-                    changed_datasets={d.value for d, names in new_files.items() if names})
+                    changed_datasets={d.value for d, names in new_files.items() if names},
+                    snapshot=self.snapshot)
         engine = self.engine
         self._plan_order_lines(new_files[Dataset.ORDER_LINES], plan)
         for dataset, column, keys in ((Dataset.CUSTOMERS, "customer_id", plan.customer_ids),
@@ -192,18 +355,28 @@ class _Refresh:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _processed(self, plan: Plan, result: RefreshResult) -> None:
-        self._partitions(BY_NAME["stg_events"], plan.event_dates, plan.full, result)
-        self._partitions(BY_NAME["stg_order_lines"], plan.order_dates, plan.full, result)
+    def processed_partitions(self, plan: Plan) -> None:
+        self._partitions(BY_NAME["stg_events"], plan.event_dates, plan.full)
+        self._partitions(BY_NAME["stg_order_lines"], plan.order_dates, plan.full)
+
+    def unplanned_partitioned_tables(self) -> None:
+        """Create, empty, the processed partitioned tables that no date's step created (no
+        planned date had rows for them), as `processed_partitions` does."""
+        for name in ("stg_events", "stg_order_lines"):
+            model = BY_NAME[name]
+            if not self._exists(model):
+                self._partitions(model, set(), full=False)
+
+    def processed_snapshots(self, plan: Plan) -> None:
         for dataset, name in PROCESSED_FOR.items():
             model = BY_NAME[name]
             if plan.full or dataset in plan.changed_datasets or not self._exists(model):
-                self._replace(model, result)
+                self._replace(model)
             else:
-                result.tables.append(TableRefresh(model.table, "unchanged"))
+                self.tables.append(TableRefresh(model.table, "unchanged"))
 
-    def _dimensions(self, plan: Plan, result: RefreshResult) -> None:
-        self._dim_date(plan, result)
+    def dimensions(self, plan: Plan) -> None:
+        calendar = self._dim_date(plan)
         keys = {"product_id": plan.product_ids, "customer_id": plan.customer_ids}
         if None not in keys.values():
             # Only the order lines of affected products and customers matter: read once.
@@ -226,63 +399,87 @@ class _Refresh:
                 "product_id": products.facts_changed})
             self.state.save_pending_plan(plan)
         for change in (products, customers):
-            self._write_keyed(change, result)
+            self._write_keyed(change)
+        plan.calendar = calendar  # set last: the dimensions are done
 
-    def _facts(self, plan: Plan, result: RefreshResult) -> None:
+    def facts(self, plan: Plan) -> None:
         sales_dates = plan.order_dates | plan.sales_dates
-        self._partitions(BY_NAME["fact_sales"], sales_dates, plan.full, result)
+        self._partitions(BY_NAME["fact_sales"], sales_dates, plan.full)
         self._partitions(BY_NAME["fact_events"], plan.event_dates | plan.product_event_dates,
-                         plan.full, result)
-        self._partitions(BY_NAME["kpi_revenue_by_category_day"], sales_dates, plan.full, result)
-        self._partitions(BY_NAME["kpi_conversion_funnel"], plan.event_dates, plan.full, result)
+                         plan.full)
+        self._partitions(BY_NAME["kpi_revenue_by_category_day"], sales_dates, plan.full)
+        self._partitions(BY_NAME["kpi_conversion_funnel"], plan.event_dates, plan.full)
 
-    def _global_kpis(self, plan: Plan, result: RefreshResult) -> None:
+    def global_kpis(self, plan: Plan) -> None:
         changed = plan.full or plan.dims_changed or plan.order_dates or plan.sales_dates
         top = BY_NAME["kpi_top_products"]
         if changed or not self._exists(top):
-            self._replace(top, result)
+            self._replace(top)
         else:
-            result.tables.append(TableRefresh(top.table, "unchanged"))
+            self.tables.append(TableRefresh(top.table, "unchanged"))
         # Lifetime value is per customer: only the customers the new data mentions change.
         lifetime = BY_NAME["kpi_customer_lifetime_value"]
         if plan.full or plan.customer_ids is None or not self._exists(lifetime):
-            self._replace(lifetime, result)
+            self._replace(lifetime)
         else:
-            self._write_keyed(self._keyed_change(lifetime, "customer_id", plan.customer_ids),
-                              result)
+            self._write_keyed(self._keyed_change(lifetime, "customer_id", plan.customer_ids))
 
     # -- writing --------------------------------------------------------------------------
 
-    def _partitions(self, model: Model, dates: set[date], full: bool,
-                    result: RefreshResult) -> None:
+    def _partitions(self, model: Model, dates: set[date], full: bool) -> None:
         """Rebuild the given date partitions (all of them, replacing the table, if `full`)."""
-        column = model.date_column
         if full:
             dates = self._all_dates(model)
         elif not dates and self._exists(model):
-            result.tables.append(TableRefresh(model.table, "unchanged"))
+            self.tables.append(TableRefresh(model.table, "unchanged"))
             return
         started = time.perf_counter()
         replace_table = full or not self._exists(model)
         chunks = self._chunks(model, sorted(dates)) or [[]]
         for number, chunk in enumerate(chunks, start=1):
             self.progress(f"{model.table}: {len(chunk)} partition(s), part {number}/{len(chunks)}")
-            self._bind_inputs(model, chunk)
-            rows = self.engine.stream(
-                f"SELECT * FROM ({model.sql}) AS result WHERE {column} IN ({date_list(chunk)})"
-                if chunk else f"SELECT * FROM ({model.sql}) AS result LIMIT 0")
-            first = number == 1
+            self._write_dates(model, chunk, replace_table=replace_table and number == 1)
+        self.tables.append(TableRefresh(model.table, "partitions", len(dates),
+                                        time.perf_counter() - started))
+
+    def partition(self, model: Model, day: date) -> None:
+        """Rebuild one date partition and no other, even for a full plan or a new table.
+
+        The dates of a plan may commit to one table concurrently: Delta retries a commit
+        over others' commits of other dates' data by itself, but not over the table
+        metadata that steps racing to create the table commit (each of them succeeds).
+        Once the table is settled, writing again from its latest version succeeds.
+        """
+        started = time.perf_counter()
+        for attempt in range(1, PARTITION_ATTEMPTS + 1):
+            try:
+                self._write_dates(model, [day], replace_table=False)
+                break
+            except CommitFailedError:
+                if attempt == PARTITION_ATTEMPTS:
+                    raise
+                self._deltas.pop(model.name, None)  # reopened at its latest version
+        self.tables.append(TableRefresh(model.table, "partitions", 1,
+                                        time.perf_counter() - started))
+
+    def _write_dates(self, model: Model, dates: list[date], *, replace_table: bool) -> None:
+        """Write the model's rows of `dates` over those partitions (or the whole table)."""
+        column = model.date_column
+        self._bind_inputs(model, dates)
+        # Closed even if the write fails before reading it all: until then the connection
+        # runs no other query (a retry's).
+        with self.engine.stream(
+                f"SELECT * FROM ({model.sql}) AS result WHERE {column} IN ({date_list(dates)})"
+                if dates else f"SELECT * FROM ({model.sql}) AS result LIMIT 0") as rows:
             self.lake.write_table(
                 rows, model.zone, model.table, mode="overwrite", partition_by=[column],
-                predicate=None if replace_table and first else
-                f"{column} IN ({', '.join(repr(d.isoformat()) for d in chunk)})",
+                predicate=None if replace_table else
+                f"{column} IN ({', '.join(repr(d.isoformat()) for d in dates)})",
                 table=self._delta(model),
             )
-            self._written(model)
-        result.tables.append(TableRefresh(model.table, "partitions", len(dates),
-                                          time.perf_counter() - started))
+        self._written(model)
 
-    def _replace(self, model: Model, result: RefreshResult) -> None:
+    def _replace(self, model: Model) -> None:
         self.progress(f"{model.table}: whole table")
         started = time.perf_counter()
         self._bind_inputs(model, None)
@@ -291,23 +488,25 @@ class _Refresh:
                               partition_by=[model.partition_by] if model.partition_by else None,
                               table=self._delta(model))
         self._written(model)
-        result.tables.append(TableRefresh(model.table, "replaced", 0,
-                                          time.perf_counter() - started))
+        self.tables.append(TableRefresh(model.table, "replaced", 0,
+                                        time.perf_counter() - started))
 
-    def _dim_date(self, plan: Plan, result: RefreshResult) -> None:
+    def _dim_date(self, plan: Plan) -> list[str]:
+        """Rebuild dim_date if its span changed; the span (first and last ISO date)."""
         model = BY_NAME["dim_date"]
         # Processed tables are up to date here: their partitions are the days with data.
         days = self._all_dates(BY_NAME["fact_events"]) | self._all_dates(BY_NAME["fact_sales"])
         first, last = (min(days), max(days)) if days else (None, None)
-        self.calendar = [d.isoformat() for d in (first, last) if d]
+        calendar = [d.isoformat() for d in (first, last) if d]
         # The watermark remembers the span dim_date was last built for.
-        if not plan.full and self.previous.calendar == self.calendar and self._exists(model):
-            result.tables.append(TableRefresh(model.table, "unchanged"))
-            return
+        if not plan.full and self.previous.calendar == calendar and self._exists(model):
+            self.tables.append(TableRefresh(model.table, "unchanged"))
+            return calendar
         span = (last - first).days + 1 if first and last else 0
         self.engine.bind("calendar", pa.table({
             "date_day": pa.array([first + timedelta(days=i) for i in range(span)], pa.date32())}))
-        self._replace(model, result)
+        self._replace(model)
+        return calendar
 
     def _keyed_change(self, model: Model, business_key: str, keys: set[str] | None,
                       watched: str | None = None) -> _KeyedChange:
@@ -345,14 +544,14 @@ class _Refresh:
             f" WHERE new_rows.{watched} IS DISTINCT FROM old_rows.{watched}"))
         return _KeyedChange(model, business_key, rows, keys, changed, facts_changed)
 
-    def _write_keyed(self, change: _KeyedChange, result: RefreshResult) -> None:
+    def _write_keyed(self, change: _KeyedChange) -> None:
         model = change.model
         if not self._exists(model):
             self.lake.write_table(change.rows, model.zone, model.table, mode="overwrite")
             self._written(model)
-            result.tables.append(TableRefresh(model.table, "replaced"))
+            self.tables.append(TableRefresh(model.table, "replaced"))
         elif not change.changed:
-            result.tables.append(TableRefresh(model.table, "unchanged"))
+            self.tables.append(TableRefresh(model.table, "unchanged"))
         else:
             self.progress(f"{model.table}: merge")
             rows = change.rows
@@ -363,7 +562,7 @@ class _Refresh:
                                   scope=None if change.scope is None else
                                   (change.business_key, change.changed))
             self._written(model)
-            result.tables.append(TableRefresh(model.table, "merged"))
+            self.tables.append(TableRefresh(model.table, "merged"))
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -412,10 +611,23 @@ class _Refresh:
         source = BY_NAME["stg_order_lines"]
         if model.name != "stg_order_lines" and self._exists(source):
             return partition_dates(self._rows(source), "order_date")
+        return self._landed_order_dates
+
+    @cached_property
+    def _landed_order_dates(self) -> set[date]:
+        """The order dates of every landed order line (read once: planning a full refresh
+        and rebuilding stg_order_lines both need them)."""
         self.engine.bind("all_lines", landed_input(self.lake, Dataset.ORDER_LINES,
                                                    self.landed[Dataset.ORDER_LINES]))
         return _values(self.engine.table(
             "SELECT DISTINCT CAST(ordered_at AS DATE) FROM all_lines"))
+
+    def _partition_dates(self, name: str) -> set[date]:
+        """The date partitions a processed table has now (none if it does not exist)."""
+        model = BY_NAME[name]
+        if not self._exists(model):
+            return set()
+        return partition_dates(self._rows(model), model.date_column)
 
     def _dates_of(self, name: str, date_column: str, keys: dict[str, set[str]]) -> set[date]:
         """Dates of the model's rows whose key columns take any of the given values."""

@@ -7,12 +7,17 @@ partitions changed, without clocks.
 
 A plan is saved before the first table is written and removed after the watermark, so a
 refresh killed half-way is finished by the next run even where the tables it already
-wrote hide what changed (a merged dimension no longer differs from its new value).
+wrote hide what changed (a merged dimension no longer differs from its new value). It
+carries the listing it was computed from (`Snapshot`): every step reads those files only,
+and the watermark records them, so files landing during a refresh wait for the next one.
+A refresh run as separate steps also records its progress there, and each finished date
+partition as a marker file of its own (the per-date steps may run concurrently).
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -33,6 +38,16 @@ class Watermark:
     refreshed_at: str | None = None
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The raw files a plan was computed from."""
+
+    event_files: dict[str, dict[str, int]] = field(default_factory=dict)
+    """ISO event date -> its raw files: path under `raw/events/` -> size in bytes."""
+    landed: dict[str, list[str]] = field(default_factory=dict)
+    """Dataset -> names of its landed files."""
+
+
 @dataclass
 class Plan:
     """What a refresh rebuilds: dates per partitioned table, and whole tables."""
@@ -51,8 +66,22 @@ class Plan:
     """Products whose dimension row may change (None: all of them)."""
     customer_ids: set[str] | None = field(default_factory=set)
     """Customers whose dimension rows may change (None: all of them)."""
+    snapshot: Snapshot = field(default_factory=Snapshot)
+    """What every step reads, and what the watermark will record."""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Names the markers of this plan's finished date partitions."""
+    calendar: list[str] | None = None
+    """First and last ISO date of dim_date, once the dimensions are refreshed."""
+    facts_done: bool = False
+    """Facts and daily KPIs are refreshed for the dimensions as last refreshed."""
+
+    @property
+    def partitions(self) -> set[date]:
+        """Dates whose processed partitions are rebuilt."""
+        return self.event_dates | self.order_dates
 
     def union(self, other: Plan) -> Plan:
+        """Both plans' work, on `self`'s snapshot (the newer plan's); steps start over."""
         return Plan(
             full=self.full or other.full,
             event_dates=self.event_dates | other.event_dates,
@@ -63,6 +92,8 @@ class Plan:
             dims_changed=self.dims_changed or other.dims_changed,
             product_ids=_union(self.product_ids, other.product_ids),
             customer_ids=_union(self.customer_ids, other.customer_ids),
+            snapshot=self.snapshot,
+            run_id=self.run_id,
         )
 
     def to_json(self) -> bytes:
@@ -76,6 +107,11 @@ class Plan:
             "dims_changed": self.dims_changed,
             "product_ids": None if self.product_ids is None else sorted(self.product_ids),
             "customer_ids": None if self.customer_ids is None else sorted(self.customer_ids),
+            "snapshot": {"event_files": self.snapshot.event_files,
+                         "landed": self.snapshot.landed},
+            "run_id": self.run_id,
+            "calendar": self.calendar,
+            "facts_done": self.facts_done,
         }, option=orjson.OPT_INDENT_2)
 
     @classmethod
@@ -85,8 +121,14 @@ class Plan:
                  for key in ("event_dates", "order_dates", "sales_dates", "product_event_dates")}
         keys = {key: None if raw[key] is None else set(raw[key])
                 for key in ("product_ids", "customer_ids")}
+        # Plans saved before snapshots existed lack the newer fields; a refresh unions
+        # them with its own plan, which has them.
+        snapshot = raw.get("snapshot", {})
         return cls(full=raw["full"], changed_datasets=set(raw["changed_datasets"]),
-                   dims_changed=raw["dims_changed"], **dates, **keys)
+                   dims_changed=raw["dims_changed"], **dates, **keys,
+                   snapshot=Snapshot(snapshot.get("event_files", {}), snapshot.get("landed", {})),
+                   run_id=raw.get("run_id") or uuid.uuid4().hex, calendar=raw.get("calendar"),
+                   facts_done=raw.get("facts_done", False))
 
 
 def _union(left: set[str] | None, right: set[str] | None) -> set[str] | None:
@@ -105,6 +147,7 @@ class RefreshState:
         self._lake = lake
         self._watermark = lake.path(Zone.STATE, "refresh", "watermark.json")
         self._pending = lake.path(Zone.STATE, "refresh", "pending_plan.json")
+        self._partitions = lake.path(Zone.STATE, "refresh", "partitions")
 
     def watermark(self) -> Watermark:
         if not self._lake.exists(self._watermark):
@@ -133,3 +176,12 @@ class RefreshState:
     def clear_pending_plan(self) -> None:
         if self._lake.exists(self._pending):
             self._lake.fs.delete_file(self._pending)
+        self._lake.fs.delete_dir_contents(self._partitions, missing_dir_ok=True)
+
+    def mark_partition_done(self, run_id: str, day: date) -> None:
+        """Record that the plan's processed partitions of `day` are rebuilt."""
+        self._lake.write_bytes(f"{self._partitions}/{run_id}/{day.isoformat()}", b"")
+
+    def partitions_done(self, run_id: str) -> set[date]:
+        return {date.fromisoformat(info.base_name)
+                for info in self._lake.file_infos(f"{self._partitions}/{run_id}")}

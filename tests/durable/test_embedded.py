@@ -322,9 +322,6 @@ def test_a_failed_training_keeps_the_champion(lake: Lake, tmp_path: Path) -> Non
     assert not summary.ok and summary.promoted is False
 
 
-@pytest.mark.xfail(strict=True, reason="shared/warehouse/refresh.py: refresh_dimensions raises "
-                   "'order_lines does not exist yet' when the plan has no dates, where "
-                   "refresh() creates the empty processed tables")
 def test_a_first_night_with_only_the_catalogue_refreshes_like_refresh(tmp_path: Path) -> None:
     catalogue = Lake.open(str(tmp_path / "catalogue"))
     ShopFeed(services_for(catalogue), tmp_path / "exports").upload(

@@ -216,7 +216,8 @@ def test_demo_runs_end_to_end_as_the_installed_command(tmp_path: Path) -> None:
     assert "duplicates in raw               │ 0" in done.stderr
     assert "same file uploaded again │ duplicate" in done.stderr
     assert "revenue by category" in done.stderr and "conversion funnel" in done.stderr
-    assert "promoted (no champion yet)" in done.stderr
+    assert "nightly run" in done.stderr and "partitions refreshed │ 3" in done.stderr
+    assert "warm_serving" in done.stderr and "promoted             │ yes" in done.stderr
     assert "recommendations from" in done.stderr and "buy again" in done.stderr
     assert (tmp_path / "lake" / "raw" / "events").is_dir()
     assert (tmp_path / "lake" / "curated" / "fact_sales" / "_delta_log").is_dir()
