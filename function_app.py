@@ -1,7 +1,8 @@
 """Azure Functions entry point: wiring only.
 
 Each function turns binding objects into plain values and calls `shared`; the logic, and
-every setting it needs, lives there. Importing this module does no I/O.
+every setting it needs, lives there. The nightly orchestration's functions come from the
+`durable.blueprint` blueprint. Importing this module does no I/O.
 """
 
 from __future__ import annotations
