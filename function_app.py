@@ -14,6 +14,7 @@ import azure.functions as func
 
 from durable.blueprint import bp as nightly
 from shared.api import create_app
+from shared.api.recommendations import customer_recommendations_json
 from shared.events.ingest import EventBatch
 from shared.services import current_services
 from shared.settings import current_settings
@@ -28,6 +29,16 @@ _asgi = func.AsgiMiddleware(create_app())
 async def http_api(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     """Every /api/* route, served by the FastAPI app."""
     return await _asgi.handle_async(req, context)
+
+
+# The hottest route gets its own function (more specific than http_api's catch-all, so the
+# host routes it here): the same answers as the FastAPI route, without FastAPI's overhead.
+@app.function_name("get_recommendations")
+@app.route(route="recommendations/{customer_id}", methods=["GET"])
+def get_recommendations(req: func.HttpRequest) -> func.HttpResponse:
+    status, body = customer_recommendations_json(
+        current_services().recommender, req.route_params["customer_id"], req.params.get("k"))
+    return func.HttpResponse(body, status_code=status, mimetype="application/json")
 
 
 # Bad events are quarantined, never raised; an exception here means storage failed, so the

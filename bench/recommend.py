@@ -8,12 +8,13 @@ folded in the same linear way) as the evidence for that choice.
 
 Latency: synthetic catalogues of 5k (EASE), 50k and 200k items (factors, 64), registered
 and promoted in a lake; requests go through the real request handler (the Functions HTTP
-trigger's ASGI app, in-process, one request at a time) and are compared with a plain numpy
-floor doing the same arithmetic (gather, sum, matvec, mask, argpartition) in this run.
-Each size reports four paths over the same customers, so the overhead splits:
-  p50_ms/p99_ms   `func.AsgiMiddleware(create_app(services)).handle_async(HttpRequest)`,
-                  what `function_app.http_api` awaits;
-  asgi_*          the FastAPI app called as an ASGI callable (no Functions adapter);
+function that serves GET /api/recommendations/{customer_id}, called in-process with a real
+`func.HttpRequest`, one request at a time) and are compared with a plain numpy floor doing
+the same arithmetic (gather, sum, matvec, mask, argpartition) in this run. Each size
+reports four paths over the same customers, so the overhead splits:
+  p50_ms/p99_ms   `function_app.get_recommendations(HttpRequest)`;
+  fastapi_*       the same request through the catch-all `http_api` path:
+                  `func.AsgiMiddleware(create_app(services)).handle_async(HttpRequest)`;
   onnx_*          `OnnxScorer.top_k` on the customer's profile alone;
   floor_*         plain numpy on the same profile.
 BLAS is limited to one thread throughout (onnxruntime serves with one intra-op thread).
@@ -27,15 +28,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import functools
 import gc
 import gzip
 import itertools
 import json
+import os
 import resource
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,8 +65,8 @@ from shared.api import create_app  # noqa: E402
 from shared.batch.ingest import upload_file  # noqa: E402
 from shared.batch.mapping import load_mapping  # noqa: E402
 from shared.lake import Lake  # noqa: E402
-from shared.services import Services  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from shared.services import Services, current_services  # noqa: E402
+from shared.settings import Settings, current_settings  # noqa: E402
 from shared.warehouse.refresh import refresh  # noqa: E402
 
 ONLINE_RETAIL = (ROOT.parent / "shared" / "data" / "online_retail"
@@ -269,16 +273,6 @@ def _path(customer: str) -> str:
     return f"/api/recommendations/{customer}"
 
 
-def _asgi_scope(customer: str) -> dict:
-    """The scope an ASGI server (uvicorn, say) would hand the app for the GET."""
-    path = _path(customer)
-    return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
-            "raw_path": path.encode(), "query_string": f"k={K}".encode(), "root_path": "",
-            "headers": [(b"host", b"localhost")], "client": ("127.0.0.1", 50000),
-            "server": ("localhost", 80), "state": {}}
-
-
 def floor_top_k(scorer: ItemScorer, items: np.ndarray, weights: np.ndarray,
                 exclude: np.ndarray, k: int) -> np.ndarray:
     """Plain numpy: gather and sum the profile, (matvec,) add the bias, mask, top k."""
@@ -296,39 +290,43 @@ def _quantiles(nanoseconds: list[int]) -> tuple[float, float]:
     return round(float(p50), 4), round(float(p99), 4)
 
 
+@functools.cache
+def _function(name: str) -> Callable:
+    """A function of `function_app` as the Python worker calls it (indexed once)."""
+    import function_app
+
+    return {f.get_function_name(): f.get_user_function()
+            for f in function_app.app.get_functions()}[name]
+
+
 async def _measure(catalogue: Catalogue, services: Services, customers: list[str],
                    warmup: int) -> dict[str, list[int]]:
     import azure.functions as func
 
-    app = create_app(services)
-    functions = func.AsgiMiddleware(app)
+    get_recommendations = _function("get_recommendations")
+    functions = func.AsgiMiddleware(create_app(services))
     context = _Context()
     requests = [func.HttpRequest(method="GET", url=f"http://localhost:7071{_path(c)}?k={K}",
                                  headers={"host": "localhost:7071"}, params={"k": str(K)},
-                                 route_params={"route": _path(c)[1:]}, body=b"")
+                                 route_params={"customer_id": c}, body=b"")
                 for c in customers]
+    catch_all = [func.HttpRequest(method="GET", url=f"http://localhost:7071{_path(c)}?k={K}",
+                                  headers={"host": "localhost:7071"}, params={"k": str(K)},
+                                  route_params={"route": _path(c)[1:]}, body=b"")
+                 for c in customers]
     model = services.recommender.model()
     profiles = [_customer_profile(model, c, []) for c in customers]
     scorer = catalogue.scorer
 
     async def handler(i: int) -> bytes:
-        response = await functions.handle_async(requests[i], context)
+        response = get_recommendations(requests[i])
         assert response.status_code == 200, response.get_body()
         return response.get_body()
 
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    async def asgi(i: int) -> bytes:
-        sent.clear()
-        await app(_asgi_scope(customers[i]), receive, send)
-        assert sent[0]["status"] == 200, sent
-        return sent[1]["body"]
+    async def fastapi(i: int) -> bytes:
+        response = await functions.handle_async(catch_all[i], context)
+        assert response.status_code == 200, response.get_body()
+        return response.get_body()
 
     def onnx(i: int) -> np.ndarray:
         p = profiles[i]
@@ -342,7 +340,7 @@ async def _measure(catalogue: Catalogue, services: Services, customers: list[str
     agree = 0
     for i in range(min(100, len(customers))):
         served = [r["product_id"] for r in json.loads(await handler(i))["new_for_you"]]
-        direct = [r["product_id"] for r in json.loads(await asgi(i))["new_for_you"]]
+        direct = [r["product_id"] for r in json.loads(await fastapi(i))["new_for_you"]]
         ours = [model.product_ids[j] for j in onnx(i)]
         plain = [model.product_ids[j] for j in floor(i)]
         assert served == direct == ours, (served, direct, ours)
@@ -350,11 +348,11 @@ async def _measure(catalogue: Catalogue, services: Services, customers: list[str
     if agree < 95:
         raise AssertionError(f"onnx and numpy agree on {agree} of 100 answers")
 
-    timed: dict[str, list[int]] = {"floor": [], "onnx": [], "asgi": [], "handler": []}
+    timed: dict[str, list[int]] = {"floor": [], "onnx": [], "fastapi": [], "handler": []}
     clock = time.perf_counter_ns
     for i in range(warmup):  # interleaved, as below
         floor(i), onnx(i)
-        await asgi(i)
+        await fastapi(i)
         await handler(i)
     bounds = np.linspace(warmup, len(customers), CHUNKS + 1).astype(int)
     for start, end in itertools.pairwise(bounds):
@@ -363,7 +361,7 @@ async def _measure(catalogue: Catalogue, services: Services, customers: list[str
                 started = clock()
                 call(i)
                 timed[name].append(clock() - started)
-        for name, coroutine in (("asgi", asgi), ("handler", handler)):
+        for name, coroutine in (("fastapi", fastapi), ("handler", handler)):
             for i in range(start, end):
                 started = clock()
                 await coroutine(i)
@@ -384,8 +382,13 @@ def latency_for(n_items: int, kind: ModelKind, work: Path, requests: int,
     settings = Settings(lake_url=lake.url, profiles_connection_string=None,
                         profiles_table_service_uri=None)
     services = Services(settings, lake=lake)
+    # function_app's functions use the process's services, read from the environment.
+    os.environ["LAKE_URL"] = lake.url
+    current_settings.cache_clear()
+    current_services.cache_clear()
     started = time.perf_counter()
     services.recommender.model()
+    current_services().recommender.model()
     loaded_s = time.perf_counter() - started
     customers = rng.choice(catalogue.customer_ids, WARMUP + requests).tolist()
     with threadpool_limits(1):  # one BLAS thread for numpy; onnxruntime has one intra-op
@@ -400,7 +403,7 @@ def latency_for(n_items: int, kind: ModelKind, work: Path, requests: int,
         **({"factors": FACTORS} if kind is ModelKind.FACTORS else {}),
         "customers": CUSTOMERS, "requests": requests, "k": K,
         "p50_ms": p50, "p99_ms": p99,
-        "asgi_p50_ms": figures["asgi"][0], "asgi_p99_ms": figures["asgi"][1],
+        "fastapi_p50_ms": figures["fastapi"][0], "fastapi_p99_ms": figures["fastapi"][1],
         "onnx_p50_ms": figures["onnx"][0], "onnx_p99_ms": figures["onnx"][1],
         "floor_p50_ms": floor_p50, "floor_p99_ms": floor_p99,
         "p99_ratio_vs_floor": round(p99 / floor_p99, 2),

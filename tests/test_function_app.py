@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 from datetime import UTC, datetime
 
@@ -28,6 +29,11 @@ EXPECTED_FUNCTIONS = {
         {"direction": "IN", "type": "httpTrigger", "name": "req", "authLevel": "FUNCTION",
          "route": "{*route}",
          "methods": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]},
+        {"direction": "OUT", "type": "http", "name": "$return"},
+    ],
+    "get_recommendations": [
+        {"direction": "IN", "type": "httpTrigger", "name": "req", "authLevel": "FUNCTION",
+         "route": "recommendations/{customer_id}", "methods": ["GET"]},
         {"direction": "OUT", "type": "http", "name": "$return"},
     ],
     "ingest_events": [
@@ -198,3 +204,22 @@ def test_on_batch_file_refuses_a_file_outside_the_upload_folders(environment) ->
 
     with pytest.raises(UploadError, match="raw/batch/<mapping>/<file>"):
         _user_function("on_batch_file")(blob_trigger_input("lake/shoplake/raw/x.csv", b"a\n"))
+
+
+@pytest.mark.parametrize(("customer", "k", "status", "error"), [
+    ("C00042", "10", 503, "unavailable"),  # nothing trained in this lake yet
+    ("C00042", "0", 400, "bad_request"),
+    ("C\x01", None, 400, "bad_request"),
+])
+def test_get_recommendations_answers_a_real_http_request(
+        environment, customer: str, k: str | None, status: int, error: str) -> None:
+    request = func.HttpRequest(
+        method="GET", url=f"http://localhost:7071/api/recommendations/{customer}",
+        headers={}, params={} if k is None else {"k": k}, body=b"",
+        route_params={"customer_id": customer})
+
+    response = _user_function("get_recommendations")(request)
+
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    assert json.loads(response.get_body())["error"] == error

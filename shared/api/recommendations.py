@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
-from model.serving import NoModelError, Recommendations
+from model.serving import NoModelError, Recommendations, Recommender
 from shared.api.deps import services_of
 from shared.api.events import ErrorReport
 
@@ -120,3 +120,29 @@ async def _report(answer: Callable[[], Recommendations], in_memory: bool) -> Res
     # same JSON without validating the answer twice (response_model stays, for the OpenAPI
     # document; the API tests check answers against it).
     return Response(orjson.dumps(result), media_type="application/json")
+
+
+_CUSTOMER_ID = TypeAdapter(Annotated[str, Field(pattern=ID_PATTERN)])
+_K = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_K)])
+
+
+def customer_recommendations_json(recommender: Recommender, customer_id: str,
+                                  k: str | None) -> tuple[int, bytes]:
+    """GET /api/recommendations/{customer_id} without FastAPI, for the Functions route that
+    serves it directly (FastAPI and its adapter cost about 0.3 ms a request): the same
+    pydantic types validate the same way, and answers and errors are the same JSON."""
+    problems = []
+    for where, adapter, value in (("path.customer_id", _CUSTOMER_ID, customer_id),
+                                  ("query.k", _K, "10" if k is None else k)):
+        try:
+            adapter.validate_python(value)
+        except ValidationError as error:
+            problems += [{"where": where, "message": e["msg"]} for e in error.errors()]
+    if problems:
+        return 400, orjson.dumps({"error": "bad_request", "message": "the request is invalid",
+                                  "problems": problems})
+    try:
+        result = recommender.for_customer(customer_id, _K.validate_python(k or "10"))
+    except NoModelError as error:
+        return 503, orjson.dumps({"error": "unavailable", "message": str(error)})
+    return 200, orjson.dumps(result)

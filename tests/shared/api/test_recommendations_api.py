@@ -18,7 +18,11 @@ from fastapi.testclient import TestClient
 from model.registry import Registry
 from model.serving import LoadedModel
 from shared.api import create_app
-from shared.api.recommendations import MAX_K, MAX_SESSION_ITEMS
+from shared.api.recommendations import (
+    MAX_K,
+    MAX_SESSION_ITEMS,
+    customer_recommendations_json,
+)
 from shared.lake import Lake
 from shared.services import Services
 from tests.azurite import Azurite, free_port
@@ -374,3 +378,38 @@ def test_odd_customer_ids_round_trip_through_table_storage(
 
     assert report["source"] == "personal"
     assert ids(report["buy_again"]) == [model.product_ids[0]]
+
+
+# -- the Functions route that serves GET without FastAPI -------------------------------------
+
+@pytest.mark.parametrize(("customer", "k"), [
+    (None, None), (None, "3"), (None, " 7"), (None, "+2"), (None, "5_0"), (None, "2.0"),
+    ("never-seen", "4"), ("O'Brien #1 ~50% off?", None), ("x" * 64, "1"),
+    (None, "0"), (None, "101"), (None, "abc"), (None, ""), (None, "1e3"),
+    ("C\x01", None), ("x" * 65, None), ("", None), ("C\n", "0"),
+])
+def test_the_functions_route_answers_exactly_as_the_fastapi_route(
+        client: TestClient, served_services: Services, model: LoadedModel,
+        customer: str | None, k: str | None) -> None:
+    customer = a_customer_with_history(model) if customer is None else customer
+    query = "" if k is None else f"?k={quote(k)}"
+
+    status, body = customer_recommendations_json(served_services.recommender, customer, k)
+    expected = client.get(f"{_path(customer)}{query}")
+
+    assert status == expected.status_code
+    answer, fastapi_answer = orjson.loads(body), expected.json()
+    if status == 400:  # FastAPI's messages, one per bad parameter, in the same words
+        assert answer["error"] == "bad_request"
+        assert {(p["where"], p["message"]) for p in answer["problems"]} == {
+            (p["where"], p["message"]) for p in fastapi_answer["problems"]}
+    else:
+        assert answer == fastapi_answer
+
+
+def test_the_functions_route_says_when_no_model_is_trained(local_lake: Lake) -> None:
+    services = Services(lake_settings(local_lake), lake=local_lake)
+
+    status, body = customer_recommendations_json(services.recommender, "C1", None)
+
+    assert status == 503 and orjson.loads(body)["error"] == "unavailable"
