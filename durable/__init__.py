@@ -1,4 +1,2 @@
-"""The nightly orchestration: pure generator orchestrators and thin activities.
-
-Filled in by the orchestration issue; `shoplake nightly` will run the same steps embedded.
-"""
+"""The nightly orchestration: one pure definition (`nightly`), its Durable and embedded
+drivers, thin activities, the per-day starter and the Functions blueprint."""

@@ -1,4 +1,4 @@
-"""The recommender: training, evaluation, ONNX export and the model registry.
+"""The recommender: training, evaluation, ONNX export, the model registry and serving.
 
-Like `shared`, it never imports `azure.functions`. Filled in by the recommendations issue.
+Like `shared`, it never imports `azure.functions`.
 """
