@@ -37,8 +37,8 @@ def refresh_facts(services: Services, _: Any) -> list[dict[str, Any]]:
     return [asdict(t) for t in refresh.refresh_facts(services.lake)]
 
 
-def refresh_kpis(services: Services, _: Any) -> list[dict[str, Any]]:
-    return [asdict(t) for t in refresh.refresh_kpis(services.lake)]
+def refresh_kpis(services: Services, run_id: str) -> list[dict[str, Any]]:
+    return [asdict(t) for t in refresh.refresh_kpis(services.lake, run_id)]
 
 
 def start_synapse_refresh(services: Services, payload: dict[str, Any]) -> str:

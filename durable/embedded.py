@@ -33,9 +33,10 @@ def run_nightly(services: Services, config: NightlyInput,
         failure, result = None, None
         try:
             if isinstance(request, Call):
-                result = _call(services, request, progress, sleep)
-            elif isinstance(request, Parallel):
-                result = [_call(services, call, progress, sleep) for call in request.calls]
+                result = _call(services, request, request.activity, progress, sleep)
+            elif isinstance(request, Parallel):  # announced with what tells them apart
+                result = [_call(services, call, f"{call.activity} {call.payload}", progress,
+                                sleep) for call in request.calls]
             else:
                 assert isinstance(request, Wait)
                 sleep(request.seconds)
@@ -43,10 +44,8 @@ def run_nightly(services: Services, config: NightlyInput,
             failure = error
 
 
-def _call(services: Services, call: Call, progress: Progress,
+def _call(services: Services, call: Call, label: str, progress: Progress,
           sleep: Callable[[float], None]) -> Any:
-    label = call.activity if call.payload is None or isinstance(call.payload, dict) \
-        else f"{call.activity} {call.payload}"
     attempt = 1
     while True:
         progress(label)

@@ -111,9 +111,12 @@ class PlannedRefresh:
     """A pending plan of an interrupted run was included."""
     partitions: list[str]
     """ISO dates whose processed partitions must be rebuilt (`refresh_partition`), sorted."""
+    run_id: str
+    """Names the plan: `refresh_kpis(lake, run_id)` retried after it finished is a no-op."""
 
     def to_json(self) -> dict[str, object]:
-        return {"full": self.full, "resumed": self.resumed, "partitions": list(self.partitions)}
+        return {"full": self.full, "resumed": self.resumed, "partitions": list(self.partitions),
+                "run_id": self.run_id}
 
 
 Progress = Callable[[str], None]
@@ -153,7 +156,8 @@ def plan_refresh(lake: Lake, *, full: bool = False) -> PlannedRefresh:
     """List the lake, plan what to rebuild (with any interrupted run's plan) and save it."""
     with _Refresh(lake, _listing(lake)) as run:
         plan, resumed = run.plan(full)
-    return PlannedRefresh(plan.full, resumed, [d.isoformat() for d in sorted(plan.partitions)])
+    return PlannedRefresh(plan.full, resumed, [d.isoformat() for d in sorted(plan.partitions)],
+                          plan.run_id)
 
 
 def refresh_partition(lake: Lake, day: date) -> list[TableRefresh]:
@@ -206,10 +210,14 @@ def refresh_facts(lake: Lake) -> list[TableRefresh]:
     return run.ordered_tables()
 
 
-def refresh_kpis(lake: Lake) -> list[TableRefresh]:
+def refresh_kpis(lake: Lake, run_id: str | None = None) -> list[TableRefresh]:
     """Whole-history KPIs, then the watermark (the planning listing), then the plan is
-    removed (after `refresh_facts`)."""
+    removed (after `refresh_facts`). With the plan's `run_id`, a retry of a call that
+    already finished (its answer lost on the way) finds its run done and does nothing."""
     state = RefreshState(lake)
+    if run_id is not None and state.pending_plan() is None \
+            and state.watermark().run_id == run_id:
+        return []
     plan = _pending_plan(state, "refresh_kpis")
     if not plan.facts_done:
         raise RefreshStepError("refresh_kpis: run refresh_facts first")
@@ -291,6 +299,7 @@ class _Refresh:
             landed={dataset.value: names for dataset, names in self.landed.items()},
             calendar=plan.calendar or [],
             refreshed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            run_id=plan.run_id,
         ))
         self.state.clear_pending_plan()
 

@@ -36,6 +36,8 @@ class Watermark:
     calendar: list[str] = field(default_factory=list)
     """First and last ISO date of dim_date."""
     refreshed_at: str | None = None
+    run_id: str | None = None
+    """The plan this watermark finished (a retried last step recognises its own run)."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ class RefreshState:
             return Watermark()
         raw = orjson.loads(self._lake.read_bytes(self._watermark))
         return Watermark(raw["event_partitions"], raw["landed"], raw["calendar"],
-                         raw["refreshed_at"])
+                         raw["refreshed_at"], raw.get("run_id"))
 
     def save_watermark(self, watermark: Watermark) -> None:
         self._lake.write_bytes(self._watermark, orjson.dumps({
@@ -162,6 +164,7 @@ class RefreshState:
             "landed": watermark.landed,
             "calendar": watermark.calendar,
             "refreshed_at": watermark.refreshed_at,
+            "run_id": watermark.run_id,
         }, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
     def pending_plan(self) -> Plan | None:

@@ -119,8 +119,9 @@ def run_embedded(lake: Lake, config: NightlyInput = CONFIG) -> tuple[Summary, Re
 
 
 def label(name: str, payload: Any) -> str:
-    """An activity call as the embedded runner announces it."""
-    return name if payload is None or isinstance(payload, dict) else f"{name} {payload}"
+    """An activity call as the embedded runner announces it (a fanned-out partition with
+    its date)."""
+    return f"{name} {payload}" if name == REFRESH_PARTITION else name
 
 
 def without_suffix(version: str | None) -> str | None:

@@ -39,6 +39,7 @@ from tests.durable.history import History, Replay, drive, replay, stamp, trigger
 
 STARTED = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 STARTED_AT = STARTED.isoformat()
+RUN_ID = "0f3a9c"  # names the plan; the KPI step is given it
 DAYS = ["2026-11-22", "2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"]
 # Activity outputs shaped like the real ones (durable.activities).
 TRAINED = {"version": "20261128T020000Z-ease-1a2b3c", "kind": "ease", "ndcg_at_10": 0.31}
@@ -74,12 +75,13 @@ def new_history(**config: Any) -> History:
 
 def through_refresh(history: History, days: list[str] = DAYS, max_parallel: int = 4) -> None:
     """The local refresh as it completes: plan, partitions in groups, dims, facts, KPIs."""
-    history.call(PLAN, {"full": False, "resumed": False, "partitions": days})
+    history.call(PLAN, {"full": False, "resumed": False, "partitions": days, "run_id": RUN_ID})
     for start in range(0, len(days), max_parallel):
         history.parallel(REFRESH_PARTITION,
                          [(day, REFRESHED) for day in days[start:start + max_parallel]])
-    for step in (REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS):
-        history.call(step, REFRESHED)
+    history.call(REFRESH_DIMENSIONS, REFRESHED)
+    history.call(REFRESH_FACTS, REFRESHED)
+    history.call(REFRESH_KPIS, REFRESHED, RUN_ID)
 
 
 def new_yields(before: Replay, after: Replay) -> list[list[tuple[str, Any]]]:
@@ -105,7 +107,7 @@ def test_first_episode_schedules_only_the_plan_with_its_retry_policy(schema: str
 
 def test_the_registered_function_is_the_same_orchestrator(schema: str) -> None:
     history = new_history()
-    history.call(PLAN, {"partitions": DAYS})
+    history.call(PLAN, {"partitions": DAYS, "run_id": RUN_ID})
 
     assert REGISTERED(trigger_input(history, schema)) == NIGHTLY(trigger_input(history, schema))
 
@@ -114,7 +116,7 @@ def test_the_registered_function_is_the_same_orchestrator(schema: str) -> None:
 
 def test_partitions_fan_out_in_groups_of_max_parallel(schema: str) -> None:
     history = new_history(max_parallel=4)
-    history.call(PLAN, {"full": False, "resumed": False, "partitions": DAYS})
+    history.call(PLAN, {"full": False, "resumed": False, "partitions": DAYS, "run_id": RUN_ID})
     planned = replay(NIGHTLY, history, schema)
     assert new_yields(replay(NIGHTLY, new_history(), schema), planned) == [
         [(REFRESH_PARTITION, day) for day in DAYS[:4]]]
@@ -141,7 +143,7 @@ def test_partitions_fan_out_in_groups_of_max_parallel(schema: str) -> None:
 
 def test_nothing_to_refresh_goes_straight_to_the_dimensions(schema: str) -> None:
     history = new_history()
-    history.call(PLAN, {"full": False, "resumed": False, "partitions": []})
+    history.call(PLAN, {"full": False, "resumed": False, "partitions": [], "run_id": RUN_ID})
 
     assert replay(NIGHTLY, history, schema).yields == [[(PLAN, None)],
                                                        [(REFRESH_DIMENSIONS, None)]]
@@ -168,7 +170,7 @@ def test_a_transient_failure_is_retried_by_the_extension_and_the_run_goes_on(sch
     history.fired(timer_id, retry_at)
     assert replay(NIGHTLY, history, schema).yields == first.yields
 
-    history.call(PLAN, {"full": False, "resumed": False, "partitions": DAYS[:2]})
+    history.call(PLAN, {"full": False, "resumed": False, "partitions": DAYS[:2], "run_id": RUN_ID})
     retried = replay(NIGHTLY, history, schema)
     assert retried.error is None
     assert new_yields(first, retried) == [[(REFRESH_PARTITION, day) for day in DAYS[:2]]]
@@ -176,7 +178,7 @@ def test_a_transient_failure_is_retried_by_the_extension_and_the_run_goes_on(sch
 
 def test_a_partition_retried_inside_the_fan_out_rejoins_its_group(schema: str) -> None:
     history = new_history()
-    history.call(PLAN, {"full": False, "resumed": False, "partitions": DAYS[:3]})
+    history.call(PLAN, {"full": False, "resumed": False, "partitions": DAYS[:3], "run_id": RUN_ID})
     ids = [history.scheduled(REFRESH_PARTITION, day) for day in DAYS[:3]]
     history.next_episode()
     history.completed(ids[0], REFRESHED)
@@ -234,7 +236,7 @@ def test_training_that_failed_once_is_not_yet_a_failure(schema: str) -> None:
 
 def test_a_partition_failing_every_attempt_fails_the_run_at_the_refresh(schema: str) -> None:
     history = new_history()
-    history.call(PLAN, {"full": False, "resumed": False, "partitions": DAYS[:2]})
+    history.call(PLAN, {"full": False, "resumed": False, "partitions": DAYS[:2], "run_id": RUN_ID})
     ids = [history.scheduled(REFRESH_PARTITION, day) for day in DAYS[:2]]
     history.next_episode()
     history.completed(ids[0], REFRESHED)
@@ -257,13 +259,15 @@ def test_a_partition_failing_every_attempt_fails_the_run_at_the_refresh(schema: 
 def test_a_failed_refresh_step_is_reported_under_its_own_name(schema: str, failing: str
                                                               ) -> None:
     history = new_history()
-    history.call(PLAN, {"full": False, "resumed": False, "partitions": DAYS[:1]})
+    history.call(PLAN, {"full": False, "resumed": False, "partitions": DAYS[:1], "run_id": RUN_ID})
     history.parallel(REFRESH_PARTITION, [(DAYS[0], REFRESHED)])
     for step in (REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS):
+        payload = RUN_ID if step == REFRESH_KPIS else None
         if step == failing:
-            history.call_fails(step, RETRIES[step].attempts, "RefreshStepError", "broken")
+            history.call_fails(step, RETRIES[step].attempts, "RefreshStepError", "broken",
+                               payload)
             break
-        history.call(step, REFRESHED)
+        history.call(step, REFRESHED, payload)
 
     run = replay(NIGHTLY, history, schema)
 
@@ -289,7 +293,7 @@ def test_a_promoting_run_completes_with_its_summary(schema: str) -> None:
         [(PLAN, None)],
         [(REFRESH_PARTITION, day) for day in DAYS[:4]],
         [(REFRESH_PARTITION, day) for day in DAYS[4:]],
-        [(REFRESH_DIMENSIONS, None)], [(REFRESH_FACTS, None)], [(REFRESH_KPIS, None)],
+        [(REFRESH_DIMENSIONS, None)], [(REFRESH_FACTS, None)], [(REFRESH_KPIS, RUN_ID)],
         [(TRAIN, {"now": STARTED_AT})],
         [(PROMOTE, {"version": TRAINED["version"], "now": STARTED_AT})],
         [(SCORE, {"version": TRAINED["version"], "now": STARTED_AT})],
@@ -334,7 +338,7 @@ POLL_S = 90.0
 
 def synapse_history(**config: Any) -> History:
     history = new_history(runner="synapse", poll_seconds=POLL_S, **config)
-    history.call(PLAN, {"full": False, "resumed": False, "partitions": DAYS[:2]})
+    history.call(PLAN, {"full": False, "resumed": False, "partitions": DAYS[:2], "run_id": RUN_ID})
     history.call(START_SYNAPSE, "run-7", {"partitions": DAYS[:2]})
     return history
 
@@ -403,7 +407,7 @@ def test_a_synapse_run_still_running_after_max_polls_fails_the_run(schema: str) 
 def test_a_whole_run_driven_episode_by_episode(schema: str) -> None:
     """The extension's loop end to end: each episode's new actions are carried out (one
     partition fails once and is retried) and their outcomes fed back, until the end."""
-    outputs = {PLAN: {"full": False, "resumed": False, "partitions": DAYS},
+    outputs = {PLAN: {"full": False, "resumed": False, "partitions": DAYS, "run_id": RUN_ID},
                REFRESH_PARTITION: REFRESHED, REFRESH_DIMENSIONS: REFRESHED,
                REFRESH_FACTS: REFRESHED, REFRESH_KPIS: REFRESHED, TRAIN: TRAINED,
                PROMOTE: PROMOTED, SCORE: {"customers": 7}, WARM: {"version": "v"}}

@@ -304,3 +304,16 @@ def test_steps_on_azurite_match_refresh_on_the_local_lake(
     refresh(local_lake)
     assert_same_tables(snapshot(local_lake), snapshot(azurite_lake))
     assert not azurite_lake.list_files(azurite_lake.path(Zone.STATE, "refresh", "partitions"))
+
+
+def test_the_last_step_retried_after_it_finished_is_a_no_op(
+        local_lake: Lake, fed_shop: Callable[[Lake], FedShop]) -> None:
+    fed_shop(local_lake).deliver(1, 2)
+    planned = _run_steps(local_lake)
+    before = snapshot(local_lake)
+
+    # An activity whose answer was lost is run again with its plan's run id.
+    assert refresh_kpis(local_lake, planned.run_id) == []
+    assert_same_tables(snapshot(local_lake), before)
+    with pytest.raises(NoPlannedRefreshError, match="run plan_refresh first"):
+        refresh_kpis(local_lake, "another-run")
