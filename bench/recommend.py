@@ -53,14 +53,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from model.evaluate import evaluate, holdout  # noqa: E402
-from model.interactions import read_purchases  # noqa: E402
+from model.interactions import HISTORY_SCHEMA, read_purchases  # noqa: E402
 from model.onnx_export import export_onnx  # noqa: E402
 from model.popularity import tie_break  # noqa: E402
 from model.promotion import decide  # noqa: E402
 from model.registry import Manifest, Registry, VersionFiles  # noqa: E402
 from model.scoring import ItemScorer, ModelKind  # noqa: E402
 from model.serving import _customer_profile  # noqa: E402  (the served profile)
-from model.train import CUSTOMERS_SCHEMA, ITEMS_SCHEMA, TrainingConfig, test_period, train  # noqa: E402
+from model.train import ITEMS_SCHEMA, TrainingConfig, test_period, train  # noqa: E402
 from shared.api import create_app  # noqa: E402
 from shared.batch.ingest import upload_file  # noqa: E402
 from shared.batch.mapping import load_mapping  # noqa: E402
@@ -201,7 +201,7 @@ def synthetic_catalogue(n_items: int, kind: ModelKind, rng: np.random.Generator)
         "purchases": pa.array(rng.geometric(0.6, len(pairs)).astype(np.int32)),
         "last_purchased_at": pa.array(last.astype("datetime64[us]"),
                                       pa.timestamp("us", tz="UTC")),
-    }, schema=CUSTOMERS_SCHEMA)
+    }, schema=HISTORY_SCHEMA)
     product_ids = np.char.add("P", np.char.zfill(np.arange(n_items).astype(str), 7))
     prices = np.round(rng.lognormal(2.5, 0.8, n_items), 2)
     items = pa.table({

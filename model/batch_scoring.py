@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
-import scipy.sparse as sp
 
+from model.interactions import Interactions
 from model.onnx_export import scorer_from_onnx
 from model.ranking import masked_top_k
 from model.registry import Registry
@@ -48,21 +48,14 @@ def score_customers(lake: Lake, version: str, now: datetime, *, active_days: int
     manifest = registry.manifest(version)
     since = datetime.fromisoformat(manifest.data["latest_purchase"]) - timedelta(
         days=active_days)
-    history = registry.read_table(version, "customers.parquet")
     products = registry.read_table(version, "items.parquet")["product_id"].combine_chunks()
     scorer = scorer_from_onnx(registry.read(version, "model.onnx"))
-
-    encoded = history["customer_id"].combine_chunks().dictionary_encode()
-    rows = encoded.indices.to_numpy(zero_copy_only=False)
-    bought = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, history["item"].to_numpy())),
-                           shape=(len(encoded.dictionary), scorer.n_items))
-    last = history["last_purchased_at"].cast(pa.int64()).to_numpy()
-    latest = np.full(len(encoded.dictionary), np.iinfo(np.int64).min)
-    np.maximum.at(latest, rows, last)
-    active = np.flatnonzero(latest >= int(since.timestamp() * 1_000_000))
-
-    profiles = bought[active]
-    names = encoded.dictionary
+    history = Interactions.from_table(registry.read_table(version, "customers.parquet"),
+                                      products.to_numpy(zero_copy_only=False))
+    latest = history.last_us.max(axis=1).toarray().ravel()
+    active = np.flatnonzero(latest >= since.timestamp() * 1_000_000)
+    profiles = history.binary[active]
+    names = pa.array(history.customers, pa.string())
     counted = {"rows": 0}
 
     def batches() -> Iterator[pa.RecordBatch]:

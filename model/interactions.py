@@ -22,6 +22,15 @@ WHERE customer_id IS NOT NULL AND quantity > 0 AND NOT is_return
 """Interactions are purchases of signed-in customers: guests and returns carry no taste."""
 
 
+HISTORY_SCHEMA = pa.schema([
+    ("customer_id", pa.string()),
+    ("item", pa.int32()),
+    ("purchases", pa.int32()),
+    ("last_purchased_at", pa.timestamp("us", tz="UTC")),
+])
+"""`Interactions` as a table: a model version's trained history (`customers.parquet`)."""
+
+
 class NoPurchasesError(RuntimeError):
     """Nothing to train on; the message says what to run first."""
 
@@ -120,6 +129,32 @@ class Interactions:
             products,
             sp.csr_matrix((counts, column_of, indptr), shape=shape),
             sp.csr_matrix((last.astype(np.float64), column_of, indptr), shape=shape),
+        )
+
+    def to_table(self) -> pa.Table:
+        """Each customer's purchases by item position (`HISTORY_SCHEMA`)."""
+        counts, last = self.counts.tocoo(), self.last_us.tocoo()
+        return pa.table({
+            "customer_id": pa.array(self.customers[counts.row], pa.string()),
+            "item": pa.array(counts.col.astype(np.int32)),
+            "purchases": pa.array(counts.data.astype(np.int32)),
+            "last_purchased_at": pa.array(last.data.astype("int64").astype("datetime64[us]"),
+                                          pa.timestamp("us", tz="UTC")),
+        }, schema=HISTORY_SCHEMA)
+
+    @classmethod
+    def from_table(cls, table: pa.Table, products: np.ndarray) -> Interactions:
+        """Back from `to_table`, over the same `products`."""
+        customers, rows = _codes(table["customer_id"].combine_chunks())
+        columns = table["item"].to_numpy()
+        shape = (len(customers), len(products))
+        last = pc.cast(table["last_purchased_at"], pa.int64()).to_numpy().astype(np.float64)
+        return cls(
+            customers,
+            products,
+            sp.csr_matrix((table["purchases"].to_numpy().astype(np.float32), (rows, columns)),
+                          shape),
+            sp.csr_matrix((last, (rows, columns)), shape),
         )
 
     @property

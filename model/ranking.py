@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import scipy.sparse as sp
 
-from model.scoring import ItemScorer
+from model.scoring import ItemScorer, top_k_rows
 
 # Dense score blocks of about 32M floats (128 MB) bound memory whatever the catalogue size.
 _BLOCK_SCORES = 1 << 25
@@ -22,37 +22,6 @@ def batch_scores(scorer: ItemScorer, profiles: sp.csr_matrix) -> np.ndarray:
     folded = np.asarray(profiles.astype(np.float32) @ scorer.item_rows, dtype=np.float32)
     scores += folded if scorer.item_out is None else folded @ scorer.item_out.T
     return scores
-
-
-def top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best `k` columns of each row, best first, equal scores in index order (as ONNX
-    TopK, so batch and served answers agree); masked (-inf) entries come back as -1."""
-    k = min(k, scores.shape[1])
-    if k < scores.shape[1]:
-        candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        _lowest_indices_on_ties(scores, candidates)
-    else:
-        candidates = np.tile(np.arange(k), (scores.shape[0], 1))
-    picked = np.take_along_axis(scores, candidates, axis=1)
-    order = np.lexsort((candidates, -picked), axis=1)
-    items = np.take_along_axis(candidates, order, axis=1)
-    values = np.take_along_axis(picked, order, axis=1)
-    items[~np.isfinite(values)] = -1
-    return items, values
-
-
-def _lowest_indices_on_ties(scores: np.ndarray, candidates: np.ndarray) -> None:
-    """Where the k-th score is shared beyond the cut, argpartition kept arbitrary ones of
-    the tied columns; keep the lowest-indexed instead (in place)."""
-    picked = np.take_along_axis(scores, candidates, axis=1)
-    kth = picked.min(axis=1, keepdims=True)
-    kept_equal = (picked == kth).sum(axis=1)
-    for row in np.flatnonzero((scores == kth).sum(axis=1) > kept_equal):
-        if not np.isfinite(kth[row, 0]):
-            continue  # ties among masked items: they are dropped anyway
-        above = candidates[row][picked[row] > kth[row, 0]]
-        tied = np.flatnonzero(scores[row] == kth[row, 0])[: kept_equal[row]]
-        candidates[row] = np.concatenate([above, tied])
 
 
 def blocks(n_rows: int, n_items: int) -> Iterator[slice]:

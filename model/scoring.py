@@ -68,25 +68,42 @@ def reference_scores(scorer: ItemScorer, items: np.ndarray, weights: np.ndarray)
 
 def reference_top_k(scorer: ItemScorer, items: np.ndarray, weights: np.ndarray,
                     exclude: np.ndarray, k: int) -> TopK:
-    """The numpy reference: argpartition then sort; ties go to the lower index (as ONNX TopK)."""
+    """The numpy reference of one request (what the ONNX graph must equal)."""
     scores = reference_scores(scorer, items, weights)
     scores[exclude] = -np.inf
-    k = min(k, scorer.n_items)
-    if k <= 0:
+    if min(k, scorer.n_items) <= 0:
         return TopK(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
-    if k < scorer.n_items:
-        # The k best are the tail after partitioning at n - k (cheaper than negating first).
-        cut = scorer.n_items - k
-        part = np.argpartition(scores, cut)[cut:]
-        # argpartition keeps an arbitrary subset of the items tied with the k-th score: keep
-        # those strictly better, then fill up with the lowest-index ties (ONNX TopK's rule).
-        kth = scores[part[0]]
-        better = part[scores[part] > kth]
-        tied = np.flatnonzero(scores == kth)[: k - len(better)]
-        candidates = np.concatenate((better, tied))
+    ranked, values = top_k_rows(scores[None, :], k)
+    kept = ranked[0] >= 0
+    return TopK(ranked[0][kept].astype(np.int64), values[0][kept])
+
+
+def top_k_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best `k` columns of each row, best first, equal scores in index order (as ONNX
+    TopK, so batch and served answers agree); masked (-inf) entries come back as -1."""
+    k = min(k, scores.shape[1])
+    if k < scores.shape[1]:
+        candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        _lowest_indices_on_ties(scores, candidates)
     else:
-        candidates = np.arange(k)
-    order = np.lexsort((candidates, -scores[candidates]))
-    ranked = candidates[order]
-    ranked = ranked[np.isfinite(scores[ranked])]
-    return TopK(ranked.astype(np.int64), scores[ranked])
+        candidates = np.tile(np.arange(k), (scores.shape[0], 1))
+    picked = np.take_along_axis(scores, candidates, axis=1)
+    order = np.lexsort((candidates, -picked), axis=1)
+    items = np.take_along_axis(candidates, order, axis=1)
+    values = np.take_along_axis(picked, order, axis=1)
+    items[~np.isfinite(values)] = -1
+    return items, values
+
+
+def _lowest_indices_on_ties(scores: np.ndarray, candidates: np.ndarray) -> None:
+    """Where the k-th score is shared beyond the cut, argpartition kept arbitrary ones of
+    the tied columns; keep the lowest-indexed instead (in place)."""
+    picked = np.take_along_axis(scores, candidates, axis=1)
+    kth = picked.min(axis=1, keepdims=True)
+    kept_equal = (picked == kth).sum(axis=1)
+    for row in np.flatnonzero((scores == kth).sum(axis=1) > kept_equal):
+        if not np.isfinite(kth[row, 0]):
+            continue  # ties among masked items: they are dropped anyway
+        above = candidates[row][picked[row] > kth[row, 0]]
+        tied = np.flatnonzero(scores[row] == kth[row, 0])[: kept_equal[row]]
+        candidates[row] = np.concatenate([above, tied])

@@ -19,10 +19,9 @@ from typing import Literal
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
-import scipy.sparse as sp
 
 from model.evaluate import buy_again_order
+from model.interactions import Interactions
 from model.onnx_export import OnnxScorer
 from model.registry import Manifest, Registry
 from shared.profiles import Interaction, ProfileStore
@@ -93,15 +92,10 @@ class LoadedModel:
             datetime.fromisoformat(self.manifest.data["latest_purchase"]).timestamp() * 1e6)
 
     def _load_history(self, customers: pa.Table) -> None:
-        encoded = customers["customer_id"].combine_chunks().dictionary_encode()
-        rows = encoded.indices.to_numpy(zero_copy_only=False)
-        shape = (len(encoded.dictionary), len(self.product_ids))
-        columns = customers["item"].to_numpy()
-        self.customer_rows = {c: r for r, c in enumerate(encoded.dictionary.to_pylist())}
-        self.purchases = sp.csr_matrix(
-            (customers["purchases"].to_numpy().astype(np.float64), (rows, columns)), shape)
-        last = pc.cast(customers["last_purchased_at"], pa.int64()).to_numpy()
-        self.last_purchase = sp.csr_matrix((last.astype(np.float64), (rows, columns)), shape)
+        history = Interactions.from_table(customers, np.asarray(self.product_ids, object))
+        self.customer_rows = {c: r for r, c in enumerate(history.customers)}
+        self.purchases = history.counts
+        self.last_purchase = history.last_us
 
     def product(self, item: int, score: float) -> Recommended:
         return Recommended(self.product_ids[item], self._names[item], self._categories[item],

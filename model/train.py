@@ -45,12 +45,6 @@ ITEMS_SCHEMA = pa.schema([
     ("currency", pa.string()),
     ("buyers", pa.int32()),
 ])
-CUSTOMERS_SCHEMA = pa.schema([
-    ("customer_id", pa.string()),
-    ("item", pa.int32()),
-    ("purchases", pa.int32()),
-    ("last_purchased_at", pa.timestamp("us", tz="UTC")),
-])
 
 
 @dataclass(frozen=True)
@@ -128,7 +122,7 @@ def train(lake: Lake, now: datetime, config: TrainingConfig = TrainingConfig(),
         trained_at=now.isoformat(),
     )
     Registry(lake).register(manifest, VersionFiles(
-        export_onnx(scorer), _items_table(lake, everything), _customers_table(everything)))
+        export_onnx(scorer), _items_table(lake, everything), everything.to_table()))
     progress(f"registered {manifest.version}")
     return TrainResult(manifest, candidates)
 
@@ -218,17 +212,4 @@ def _items_table(lake: Lake, data: Interactions) -> pa.Table:
             " CAST(p.list_price AS DECIMAL(18, 4)) AS unit_price, p.currency, i.buyers"
             " FROM items AS i LEFT JOIN dim_product AS p USING (product_id) ORDER BY i.item")
     return joined.cast(ITEMS_SCHEMA)
-
-
-def _customers_table(data: Interactions) -> pa.Table:
-    """Each customer's purchases by item: the history the API merges live profiles into."""
-    coo = data.counts.tocoo()
-    last = data.last_us.tocoo()
-    return pa.table({
-        "customer_id": pa.array(data.customers[coo.row], pa.string()),
-        "item": pa.array(coo.col.astype(np.int32)),
-        "purchases": pa.array(coo.data.astype(np.int32)),
-        "last_purchased_at": pa.array(last.data.astype("int64").astype("datetime64[us]"),
-                                      pa.timestamp("us", tz="UTC")),
-    }, schema=CUSTOMERS_SCHEMA)
 

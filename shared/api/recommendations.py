@@ -129,20 +129,20 @@ _K = TypeAdapter(Annotated[int, Field(ge=1, le=MAX_K)])
 def customer_recommendations_json(recommender: Recommender, customer_id: str,
                                   k: str | None) -> tuple[int, bytes]:
     """GET /api/recommendations/{customer_id} without FastAPI, for the Functions route that
-    serves it directly (FastAPI and its adapter cost about 0.3 ms a request): the same
+    serves it directly (FastAPI and its adapter cost about 0.2 ms a request): the same
     pydantic types validate the same way, and answers and errors are the same JSON."""
-    problems = []
+    problems, valid = [], []
     for where, adapter, value in (("path.customer_id", _CUSTOMER_ID, customer_id),
                                   ("query.k", _K, "10" if k is None else k)):
         try:
-            adapter.validate_python(value)
+            valid.append(adapter.validate_python(value))
         except ValidationError as error:
             problems += [{"where": where, "message": e["msg"]} for e in error.errors()]
     if problems:
         return 400, orjson.dumps({"error": "bad_request", "message": "the request is invalid",
                                   "problems": problems})
     try:
-        result = recommender.for_customer(customer_id, _K.validate_python(k or "10"))
+        result = recommender.for_customer(*valid)
     except NoModelError as error:
         return 503, orjson.dumps({"error": "unavailable", "message": str(error)})
     return 200, orjson.dumps(result)
