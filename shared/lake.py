@@ -245,7 +245,7 @@ class Lake:
             self._known_dirs.add(parent)
         if not self._local:
             try:
-                with self.fs.open_output_stream(path) as out:
+                with self.fs.open_output_stream(path, compression=None) as out:
                     yield out
             except BaseException:
                 # Closing a blob stream commits what was written: remove the half file.
@@ -255,7 +255,7 @@ class Lake:
             return
         temporary = f"{parent}/.tmp-{uuid.uuid4().hex}"
         try:
-            with self.fs.open_output_stream(temporary) as out:
+            with self.fs.open_output_stream(temporary, compression=None) as out:
                 yield out
             self.fs.move(temporary, path)
         except BaseException:
@@ -264,11 +264,12 @@ class Lake:
             raise
 
     def open_input(self, path: str) -> pa.NativeFile:
-        """A sequential read stream (large uploads are never read into memory whole)."""
-        return self.fs.open_input_stream(path)
+        """A sequential read stream of the bytes as stored (large uploads are never read
+        into memory whole; pyarrow would otherwise guess a codec from the file name)."""
+        return self.fs.open_input_stream(path, compression=None)
 
     def read_bytes(self, path: str) -> bytes:
-        with self.fs.open_input_stream(path) as stream:
+        with self.open_input(path) as stream:
             return stream.read()
 
     def exists(self, path: str) -> bool:
