@@ -1,7 +1,9 @@
 """The nightly run's activities: thin calls into `shared` and `model`, JSON in and out.
 
 The Durable activity functions (`durable.blueprint`) and the embedded runner
-(`durable.embedded`) both call these, with the process's `Services`.
+(`durable.embedded`) both call `run_activity`, with the process's `Services` and an input
+made by `activity_input`: the step's payload and the run it belongs to, which holds the
+lake's writer lease for all its steps.
 """
 
 from __future__ import annotations
@@ -72,6 +74,20 @@ def warm_serving(services: Services, _: Any) -> dict[str, Any]:
     return {"version": services.recommender.model().version}
 
 
+def activity_input(writer: str, payload: Any) -> dict[str, Any]:
+    """What a driver sends an activity: its payload, and the run (`writer`) it is part of."""
+    return {"writer": writer, "input": payload}
+
+
+def run_activity(services: Services, name: str, request: dict[str, Any]) -> Any:
+    """Run activity `name` holding the lake for its run (`release_lake` ends the run)."""
+    writer = request["writer"]
+    if name == steps.RELEASE:
+        return services.lake.release_writer(writer)
+    with services.lake.writer(writer):
+        return ACTIVITIES[name](services, request["input"])
+
+
 ACTIVITIES: dict[str, Activity] = {
     steps.PLAN: plan_refresh,
     steps.REFRESH_PARTITION: refresh_partition,
@@ -85,4 +101,7 @@ ACTIVITIES: dict[str, Activity] = {
     steps.SCORE: score,
     steps.WARM: warm_serving,
 }
-"""Every activity of the definition, by name."""
+"""Every activity of the definition that does work, by name."""
+
+ACTIVITY_NAMES: tuple[str, ...] = (*ACTIVITIES, steps.RELEASE)
+"""Every activity of the definition."""

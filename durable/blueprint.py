@@ -16,7 +16,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.Task import TaskBase
 
-from durable.activities import ACTIVITIES
+from durable.activities import ACTIVITY_NAMES, run_activity
 from durable.nightly import ORCHESTRATION
 from durable.orchestrator import nightly_orchestrator
 from durable.starter import start_nightly
@@ -35,16 +35,14 @@ def nightly_refresh(context: df.DurableOrchestrationContext
 
 
 def _register_activity(name: str) -> None:
-    run = ACTIVITIES[name]
-
     def activity(payload: Any) -> Any:
-        return run(current_services(), payload)
+        return run_activity(current_services(), name, payload)
 
     activity.__name__ = activity.__qualname__ = name
     bp.function_name(name)(bp.activity_trigger(input_name="payload")(activity))
 
 
-for _name in ACTIVITIES:
+for _name in ACTIVITY_NAMES:
     _register_activity(_name)
 
 

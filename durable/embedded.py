@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from durable.activities import ACTIVITIES
+from durable.activities import activity_input, run_activity
 from durable.nightly import Call, NightlyInput, Parallel, StepFailed, Summary, Wait, nightly
+from shared.lease import new_run_id
 from shared.services import Services
 
 Progress = Callable[[str], None]
@@ -22,6 +23,7 @@ def run_nightly(services: Services, config: NightlyInput,
                 progress: Progress = lambda _: None,
                 sleep: Callable[[float], None] = time.sleep) -> Summary:
     """Run the nightly definition to the end; a failed step is in the summary."""
+    writer = f"nightly-{new_run_id()}"
     definition = nightly(config)
     result: Any = None
     failure: StepFailed | None = None
@@ -33,10 +35,10 @@ def run_nightly(services: Services, config: NightlyInput,
         failure, result = None, None
         try:
             if isinstance(request, Call):
-                result = _call(services, request, request.activity, progress, sleep)
+                result = _call(services, writer, request, request.activity, progress, sleep)
             elif isinstance(request, Parallel):  # announced with what tells them apart
-                result = [_call(services, call, f"{call.activity} {call.payload}", progress,
-                                sleep) for call in request.calls]
+                result = [_call(services, writer, call, f"{call.activity} {call.payload}",
+                                progress, sleep) for call in request.calls]
             else:
                 assert isinstance(request, Wait)
                 sleep(request.seconds)
@@ -44,13 +46,13 @@ def run_nightly(services: Services, config: NightlyInput,
             failure = error
 
 
-def _call(services: Services, call: Call, label: str, progress: Progress,
+def _call(services: Services, writer: str, call: Call, label: str, progress: Progress,
           sleep: Callable[[float], None]) -> Any:
     attempt = 1
     while True:
         progress(label)
         try:
-            return ACTIVITIES[call.activity](services, call.payload)
+            return run_activity(services, call.activity, activity_input(writer, call.payload))
         except Exception as error:
             if attempt == call.retry.attempts:
                 raise StepFailed(f"{type(error).__name__}: {error}") from error

@@ -10,6 +10,7 @@ executed in-process). Both therefore run the same steps in the same order.
 from __future__ import annotations
 
 from collections.abc import Generator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ TRAIN = "train_model"
 PROMOTE = "promote_model"
 SCORE = "score_customers"
 WARM = "warm_serving"
+RELEASE = "release_lake"
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ RETRIES: dict[str, Retry] = {
     PROMOTE: Retry(5, 4),
     SCORE: Retry(10, 3),
     WARM: Retry(5, 3),
+    RELEASE: Retry(5, 3),
 }
 
 
@@ -132,7 +135,8 @@ class StepFailed(RuntimeError):
 def nightly(config: NightlyInput) -> Generator[Request, Any, Summary]:
     """The nightly run. A failed step ends it with the failure in the summary: the refresh
     resumes from its pending plan next time, and the champion stays unless a challenger
-    was promoted."""
+    was promoted. Every step holds the lake's writer lease for the run; the last one, in
+    success or failure, hands it back."""
     summary = Summary()
     step = PLAN
     try:
@@ -177,6 +181,10 @@ def nightly(config: NightlyInput) -> Generator[Request, Any, Summary]:
             summary.steps.append(step)
     except StepFailed as error:
         summary.failed_step, summary.error = step, str(error)
+    # The run held the lake's writer lease between its steps; if handing it back fails,
+    # it lapses by itself (LAKE_LEASE_KEEP_SECONDS).
+    with suppress(StepFailed):
+        yield Call(RELEASE)
     return summary
 
 

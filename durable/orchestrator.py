@@ -15,6 +15,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase
 
+from durable.activities import activity_input
 from durable.nightly import Call, NightlyInput, Parallel, Request, StepFailed, Wait, nightly
 
 
@@ -53,7 +54,9 @@ def _task(context: df.DurableOrchestrationContext, request: Request) -> TaskBase
 
 def _call(context: df.DurableOrchestrationContext, call: Call) -> TaskBase:
     retry = df.RetryOptions(int(call.retry.interval_s * 1000), call.retry.attempts)
-    return context.call_activity_with_retry(call.activity, retry, call.payload)
+    # The instance holds the lake's writer lease for all its steps.
+    return context.call_activity_with_retry(call.activity, retry,
+                                            activity_input(context.instance_id, call.payload))
 
 
 def _step_name(request: Request) -> str:

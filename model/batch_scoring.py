@@ -74,6 +74,7 @@ def score_customers(lake: Lake, version: str, now: datetime, *, active_days: int
                 "scored_at": pa.array([now] * len(picked), pa.timestamp("us", tz="UTC")),
             }, schema=RECOMMENDATIONS_SCHEMA)
 
-    lake.write_table(pa.RecordBatchReader.from_batches(RECOMMENDATIONS_SCHEMA, batches()),
-                     Zone.CURATED, TABLE, mode="overwrite")
+    with lake.writer():
+        lake.write_table(pa.RecordBatchReader.from_batches(RECOMMENDATIONS_SCHEMA, batches()),
+                         Zone.CURATED, TABLE, mode="overwrite")
     return ScoringResult(version, len(active), counted["rows"], since.isoformat())

@@ -18,9 +18,16 @@ DEFAULT_TOLERANCE = 0.005
 
 def decide(registry: Registry, challenger: str, now: datetime,
            tolerance: float = DEFAULT_TOLERANCE) -> Decision:
-    """Decide, record the decision, and move the champion pointer when it promotes."""
+    """Decide, record the decision, and move the champion pointer when it promotes (only
+    if the pointer is still the one decided against: a `StaleWriteError` otherwise)."""
+    with registry.lake.writer():
+        return _decide(registry, challenger, now, tolerance)
+
+
+def _decide(registry: Registry, challenger: str, now: datetime, tolerance: float) -> Decision:
     candidate = registry.manifest(challenger)
-    champion = registry.champion()
+    pointer = registry.champion_pointer()
+    champion = pointer.version
     defending = registry.manifest(champion) if champion is not None else None
     baseline = float(candidate.metrics["popularity"]["ndcg_at_10"])
     if candidate.kind != ModelKind.POPULARITY and candidate.ndcg <= baseline:
@@ -45,5 +52,5 @@ def decide(registry: Registry, challenger: str, now: datetime,
         decided_at=now.isoformat(),
         baseline_ndcg=baseline,
     )
-    registry.record(decision)
+    registry.record(decision, pointer.stored)
     return decision

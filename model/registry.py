@@ -24,7 +24,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shared.lake import Lake, Zone
+from shared.lake import Lake, Versioned, Zone
 
 CHAMPION = "champion.json"
 MANIFEST = "manifest.json"
@@ -68,6 +68,18 @@ class Decision:
     reason: str
     decided_at: str
     baseline_ndcg: float | None = None
+
+
+@dataclass(frozen=True)
+class ChampionPointer:
+    """The pointer file as read: what it says, and the stored version it was read at."""
+
+    stored: Versioned
+
+    @property
+    def version(self) -> str | None:
+        """The champion's model version (None: nothing promoted yet)."""
+        return None if self.stored.data is None else str(orjson.loads(self.stored.data)["version"])
 
 
 @dataclass(frozen=True)
@@ -120,24 +132,28 @@ class Registry:
 
     # -- the champion -------------------------------------------------------------------
 
-    def champion_pointer(self) -> bytes | None:
-        """The pointer file's bytes (cheap to compare when deciding whether to reload)."""
-        path = self._path(CHAMPION)
-        return self.lake.read_bytes(path) if self.lake.exists(path) else None
+    def champion_pointer(self) -> ChampionPointer:
+        """The pointer (its bytes are cheap to compare when deciding whether to reload)."""
+        return ChampionPointer(self.lake.read_versioned(self._path(CHAMPION)))
 
     def champion(self) -> str | None:
-        pointer = self.champion_pointer()
-        return None if pointer is None else str(orjson.loads(pointer)["version"])
+        return self.champion_pointer().version
 
-    def record(self, decision: Decision) -> None:
-        """Keep the decision; when it promotes, then move the champion pointer."""
+    def record(self, decision: Decision, decided_against: Versioned | None = None) -> None:
+        """Keep the decision; when it promotes, then move the champion pointer.
+
+        The pointer moves only if it is still as `decided_against` (the pointer read when
+        deciding; None: as it is now), else `StaleWriteError`: a writer that lost the lake
+        cannot replace a newer champion with its older decision.
+        """
         stamp = decision.decided_at.replace(":", "").replace("-", "")
         self.lake.write_bytes(self._path("decisions", f"{stamp}-{decision.challenger}.json"),
                               _json(asdict(decision)))
         if decision.promoted:
-            self.lake.write_bytes(self._path(CHAMPION), _json(
+            expected = decided_against or self.lake.read_versioned(self._path(CHAMPION))
+            self.lake.write_bytes_if(self._path(CHAMPION), _json(
                 {"version": decision.challenger, "promoted_at": decision.decided_at,
-                 "ndcg_at_10": decision.challenger_ndcg}))
+                 "ndcg_at_10": decision.challenger_ndcg}), expected.version)
 
     def decisions(self) -> list[Decision]:
         """Every decision, oldest first."""

@@ -38,11 +38,14 @@ class RetrainResult:
 
 def retrain(lake: Lake, now: datetime, *, config: TrainingConfig, tolerance: float,
             active_days: int, progress: Progress = lambda _: None) -> RetrainResult:
-    trained = train(lake, now, config, progress)
-    decision = decide(Registry(lake), trained.manifest.version, now, tolerance)
-    progress(("promoted: " if decision.promoted else "kept the champion: ") + decision.reason)
-    scored = None
-    if decision.promoted:
-        scored = score_customers(lake, trained.manifest.version, now, active_days=active_days)
-        progress(f"scored {scored.customers:,} active customers")
+    with lake.writer():  # one run: no other writer between training and scoring
+        trained = train(lake, now, config, progress)
+        decision = decide(Registry(lake), trained.manifest.version, now, tolerance)
+        progress(("promoted: " if decision.promoted else "kept the champion: ")
+                 + decision.reason)
+        scored = None
+        if decision.promoted:
+            scored = score_customers(lake, trained.manifest.version, now,
+                                     active_days=active_days)
+            progress(f"scored {scored.customers:,} active customers")
     return RetrainResult(trained, decision, scored)

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Literal
 
 import numpy as np
-import orjson
 import pyarrow as pa
 
 from model.evaluate import buy_again_order
@@ -133,12 +132,11 @@ class Recommender:
         with self._lock:
             if self._loaded is None or self._clock() - self._checked_at >= self.reload_after_s:
                 pointer = self.registry.champion_pointer()
-                if pointer is None:
+                if pointer.version is None:
                     raise NoModelError("no model has been promoted yet: run `shoplake train`")
-                if pointer != self._pointer:
-                    version = str(orjson.loads(pointer)["version"])
-                    self._loaded = LoadedModel(self.registry, version, self.threads)
-                    self._pointer = pointer
+                if pointer.stored.data != self._pointer:
+                    self._loaded = LoadedModel(self.registry, pointer.version, self.threads)
+                    self._pointer = pointer.stored.data
                 self._checked_at = self._clock()
             assert self._loaded is not None
             return self._loaded

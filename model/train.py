@@ -84,6 +84,14 @@ DEFAULT_FACTORS = 64
 
 def train(lake: Lake, now: datetime, config: TrainingConfig = TrainingConfig(),
           progress: Progress = lambda _: None) -> TrainResult:
+    """Train, evaluate and register a challenger, holding the lake's writer lease (the
+    curated tables it reads must not change under it)."""
+    with lake.writer():
+        return _train(lake, now, config, progress)
+
+
+def _train(lake: Lake, now: datetime, config: TrainingConfig,
+           progress: Progress) -> TrainResult:
     purchases = read_purchases(lake)
     test_days = test_period(purchases, config.test_days)
     split = holdout(purchases, test_days)

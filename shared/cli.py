@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from model.scoring import ModelKind
 from shared.settings import Settings
@@ -21,6 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+EXIT_BUSY = 75
+"""Exit status when another run holds the lake (EX_TEMPFAIL: try again later)."""
 
 
 class State:
@@ -37,8 +40,37 @@ def main_options(
         help="Lake root: a folder, az://container/path or abfss://container@account.dfs."
              "core.windows.net/path.")] = None,
 ) -> None:
-    overrides = {"lake_url": lake} if lake else {}
-    state.settings = Settings(**overrides)
+    from pydantic import ValidationError
+
+    from shared.lake import Lake
+    from shared.settings import ConfigurationError
+
+    try:
+        # An explicit --lake "" is a mistake, not "unset": Settings refuses it.
+        state.settings = Settings(**({} if lake is None else {"lake_url": lake}))
+        # Opening the lake does no I/O, and refuses an unusable URL or credentials: that is
+        # a usage error of every command, said before it starts, not a traceback midway.
+        Lake.from_settings(state.settings)
+    except (ConfigurationError, ValidationError) as error:
+        _print_error("configuration error", _configuration_message(error))
+        raise typer.Exit(2) from None
+
+
+def _print_error(label: str, message: object) -> None:
+    """`label: message` as one line on stderr, the message exactly as it is: not read as
+    rich markup (which ate "[columns]"), nor wrapped at the terminal's width."""
+    console.print(Text.assemble((f"{label}: ", "red"), str(message)), soft_wrap=True)
+
+
+def _configuration_message(error: Exception) -> str:
+    """A configuration error in one line (pydantic puts each problem on lines of its own)."""
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError):
+        return str(error)
+    return "; ".join(f"{'.'.join(map(str, problem['loc']))}: "
+                     f"{problem['msg'].removeprefix('Value error, ')}"
+                     for problem in error.errors())
 
 
 @app.command()
@@ -149,7 +181,7 @@ def ingest_batch(
     else:
         console.print(result.to_json())
     if result.status == "rejected":
-        console.print(f"[red]rejected:[/red] {result.error}")
+        _print_error("rejected", result.error)
         raise typer.Exit(1)
 
 
@@ -191,7 +223,7 @@ def train(
         with console.status("training") as status:
             result = services.retrain(datetime.now(UTC), kind=model, progress=status.update)
     except (NoPurchasesError, NotEnoughHistoryError) as error:
-        console.print(f"[red]cannot train:[/red] {error}")
+        _print_error("cannot train", error)
         raise typer.Exit(1) from None
     if as_json:
         print(json.dumps(result.to_json(), default=str))
@@ -215,7 +247,7 @@ def recommend(
     try:
         answer = Services(state.settings).recommender.for_customer(customer_id, k)
     except NoModelError as error:
-        console.print(f"[red]no recommendations:[/red] {error}")
+        _print_error("no recommendations", error)
         raise typer.Exit(1) from None
     if as_json:
         print(json.dumps(asdict(answer)))
@@ -292,10 +324,22 @@ def main() -> None:
     """Entry point: configuration mistakes are reported in one line, not a traceback."""
     from pydantic import ValidationError
 
+    from shared.lake import StaleWriteError
+    from shared.lease import LakeBusyError, LeaseLostError
     from shared.settings import ConfigurationError
 
     try:
         app()
     except (ConfigurationError, ValidationError) as error:
-        console.print(f"[red]configuration error:[/red] {error}")
+        _print_error("configuration error", _configuration_message(error))
         sys.exit(2)
+    except LakeBusyError as error:
+        console.print("[red]lake busy:[/red] ", end="")
+        console.print(str(error), markup=False, highlight=False)
+        sys.exit(EXIT_BUSY)
+    except (LeaseLostError, StaleWriteError) as error:
+        # Another run took the lake over: this one stopped before its results could
+        # overwrite newer ones.
+        console.print("[red]stopped:[/red] ", end="")
+        console.print(str(error), markup=False, highlight=False)
+        sys.exit(1)

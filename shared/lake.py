@@ -11,22 +11,30 @@ A lake root is a URI; only the storage plumbing differs between them:
 
 from __future__ import annotations
 
+import fcntl
+import io
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import SchemaMismatchError
 
+from shared import lease
+from shared.lease import LeasePolicy
 from shared.settings import ConfigurationError, Settings
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobClient, ContainerClient
 
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = (
@@ -34,6 +42,10 @@ AZURITE_KEY = (
 )
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 TOKEN_REFRESH_MARGIN_S = 300
+ORPHAN_GRACE_S = 3600.0
+"""A temporary file older than this was left by a writer that died (writes take seconds)."""
+BLOCK_BYTES = 8 * 1024 * 1024
+"""Size of the blocks a streamed Azure upload stages before committing them."""
 
 
 class Zone(StrEnum):
@@ -49,6 +61,18 @@ class Zone(StrEnum):
 
 class LakeConfigError(ConfigurationError):
     """The lake URL or its credentials are unusable; the message says what to set."""
+
+
+class StaleWriteError(RuntimeError):
+    """A compare-and-swap write found the file changed since it was read."""
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A file's bytes and the version they were read at (None, None: no such file)."""
+
+    data: bytes | None
+    version: str | None
 
 
 class TokenCredential(Protocol):
@@ -84,6 +108,10 @@ class StorageAccount:
             endpoint = None
         return cls(name, key, endpoint.rstrip("/") if endpoint else None)
 
+    @property
+    def blob_url(self) -> str:
+        return self.blob_endpoint or f"https://{self.name}.blob.core.windows.net"
+
 
 class Lake:
     """Paths, files and Delta tables under one lake root."""
@@ -95,6 +123,8 @@ class Lake:
         base_path: str,
         table_base_uri: str,
         storage_options: Callable[[], dict[str, str]] | None = None,
+        container: Callable[[], ContainerClient] | None = None,
+        lease_policy: LeasePolicy | None = None,
     ) -> None:
         self.url = url
         self.fs = filesystem
@@ -104,6 +134,9 @@ class Lake:
         self._local = isinstance(filesystem, pafs.LocalFileSystem)
         self._known_dirs: set[str] = set()
         self._root_ready = self._local  # deltalake creates local folders, not containers
+        self._container_factory = container
+        self._container: ContainerClient | None = None
+        self.lease_policy = lease_policy or LeasePolicy()
 
     # -- construction -------------------------------------------------------------------
 
@@ -114,6 +147,9 @@ class Lake:
             connection_string=settings.lake_storage_connection_string,
             client_id=settings.azure_client_id,
             credential=credential,
+            lease_policy=LeasePolicy(settings.lake_lease_seconds,
+                                     settings.lake_lease_wait_seconds,
+                                     settings.lake_lease_keep_seconds),
         )
 
     @classmethod
@@ -124,7 +160,16 @@ class Lake:
         connection_string: str | None = None,
         client_id: str | None = None,
         credential: TokenCredential | None = None,
+        lease_policy: LeasePolicy | None = None,
     ) -> Lake:
+        lake = cls._open(url, connection_string, client_id, credential)
+        if lease_policy is not None:
+            lake.lease_policy = lease_policy
+        return lake
+
+    @classmethod
+    def _open(cls, url: str, connection_string: str | None, client_id: str | None,
+              credential: TokenCredential | None) -> Lake:
         parts = urlsplit(url)
         if parts.scheme in ("", "file") or (len(parts.scheme) == 1 and os.name == "nt"):
             local = Path(parts.path if parts.scheme == "file" else url).expanduser().resolve()
@@ -166,7 +211,10 @@ class Lake:
             }
         filesystem = pafs.AzureFileSystem(account.name, account_key=account.key, **fs_args)
         base = f"{container}{path}"
-        return cls(url, filesystem, base, f"az://{base}", lambda: dict(options))
+        return cls(url, filesystem, base, f"az://{base}", lambda: dict(options),
+                   _container_client(account.blob_url, container,
+                                     {"account_name": account.name,
+                                      "account_key": account.key}))
 
     @classmethod
     def _open_abfss(
@@ -189,17 +237,23 @@ class Lake:
             account = StorageAccount.from_connection_string(connection_string)
             filesystem = pafs.AzureFileSystem(account.name, account_key=account.key)
             options = {"account_name": account.name, "account_key": account.key}
-            return cls(url, filesystem, f"{container}{path}", url, lambda: dict(options))
+            return cls(url, filesystem, f"{container}{path}", url, lambda: dict(options),
+                       _container_client(account.blob_url, container,
+                                         {"account_name": account.name,
+                                          "account_key": account.key}))
         # pyarrow authenticates itself (managed identity when client_id is set, else the
-        # default credential chain); deltalake gets a bearer token from azure-identity.
+        # default credential chain); deltalake and blob writes use azure-identity.
         filesystem = pafs.AzureFileSystem(account_name, client_id=client_id)
-        tokens = _TokenCache(credential or _default_credential(client_id))
+        identity = credential or _default_credential(client_id)
+        tokens = _TokenCache(identity)
         return cls(
             url,
             filesystem,
             f"{container}{path}",
             url,
             lambda: {"account_name": account_name, "bearer_token": tokens.token()},
+            _container_client(f"https://{host.replace('.dfs.', '.blob.', 1)}", container,
+                              identity),
         )
 
     @property
@@ -230,6 +284,9 @@ class Lake:
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write a whole file so that readers see the old file or the new one, never half."""
+        if self._container_factory is not None:
+            self._put_blob(path, data)  # one request: the blob changes whole or not at all
+            return
         with self.open_output(path) as out:
             out.write(data)
 
@@ -237,22 +294,20 @@ class Lake:
     def open_output(self, path: str) -> Iterator[pa.NativeFile]:
         """A stream whose file appears whole when the block ends, and not at all on error.
 
-        Blob uploads commit on close; locally we write a temporary file and rename it.
+        On Azure the bytes are staged as blocks and committed as one block list at the
+        end, so a failed write commits nothing and a file being replaced keeps its old
+        content until then (pyarrow's own Azure streams empty the blob when they open).
+        Locally a temporary file is renamed.
         """
+        if self._container_factory is not None:
+            upload = _BlockUpload(self, path)
+            yield pa.PythonFile(upload, mode="w")
+            upload.commit()
+            return
         parent = path.rsplit("/", 1)[0]
         if parent not in self._known_dirs:
             self.fs.create_dir(parent, recursive=True)
             self._known_dirs.add(parent)
-        if not self._local:
-            try:
-                with self.fs.open_output_stream(path, compression=None) as out:
-                    yield out
-            except BaseException:
-                # Closing a blob stream commits what was written: remove the half file.
-                if self.exists(path):
-                    self.fs.delete_file(path)
-                raise
-            return
         temporary = f"{parent}/.tmp-{uuid.uuid4().hex}"
         try:
             with self.fs.open_output_stream(temporary, compression=None) as out:
@@ -262,6 +317,135 @@ class Lake:
             if self.exists(temporary):
                 self.fs.delete_file(temporary)
             raise
+
+    def read_versioned(self, path: str) -> Versioned:
+        """The file's bytes with their version (an ETag on Azure), for `write_bytes_if`."""
+        if self._container_factory is not None:
+            from azure.core.exceptions import ResourceNotFoundError
+
+            try:
+                download = self._blob(path).download_blob()
+            except ResourceNotFoundError:
+                return Versioned(None, None)
+            return Versioned(download.readall(), download.properties.etag)
+        try:
+            with open(path, "rb") as file:
+                return Versioned(file.read(), _local_version(os.fstat(file.fileno())))
+        except FileNotFoundError:
+            return Versioned(None, None)
+
+    def write_bytes_if(self, path: str, data: bytes, expected: str | None) -> str:
+        """Replace the file only if it is still at version `expected` (None: only if it
+        does not exist); else raise `StaleWriteError`. Returns the new version."""
+        if self._container_factory is not None:
+            from azure.core import MatchConditions
+            from azure.core.exceptions import (
+                ResourceExistsError,
+                ResourceModifiedError,
+                ResourceNotFoundError,
+            )
+
+            try:
+                if expected is None:
+                    written = self._put_blob(path, data, overwrite=False)
+                else:
+                    written = self._blob(path).upload_blob(
+                        data, overwrite=True, etag=expected,
+                        match_condition=MatchConditions.IfNotModified)
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                raise StaleWriteError(f"{self.relative(path)} changed since it was read") from None
+            return str(written["etag"])
+        parent = os.path.dirname(path)
+        os.makedirs(parent, exist_ok=True)
+        temporary = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        with open(temporary, "wb") as file:
+            file.write(data)
+        version = _local_version(os.stat(temporary))
+        try:
+            with self._local_lock():
+                try:
+                    current = _local_version(os.stat(path))
+                except FileNotFoundError:
+                    current = None
+                if current != expected:
+                    raise StaleWriteError(f"{self.relative(path)} changed since it was read")
+                os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+        return version
+
+    def remove_orphans(self, older_than_s: float = ORPHAN_GRACE_S) -> int:
+        """Delete temporary files that writers which died left behind; how many.
+
+        Only local lakes have them: an interrupted Azure write commits no blob (its
+        staged blocks are discarded by the service).
+        """
+        if not self._local or not os.path.isdir(self._base):
+            return 0
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for folder, _, names in os.walk(self._base):
+            for name in names:
+                if name.startswith(".tmp-"):
+                    orphan = os.path.join(folder, name)
+                    try:
+                        if os.stat(orphan).st_mtime < cutoff:
+                            os.remove(orphan)
+                            removed += 1
+                    except FileNotFoundError:  # its writer finished or another cleaner won
+                        continue
+        return removed
+
+    def writer(self, run: str | None = None) -> AbstractContextManager[str]:
+        """Hold the lake's writer lease (see `shared.lease`) inside the block.
+
+        `run` names a longer run this block is one step of (the nightly run's instance):
+        the run then keeps the lake after the block, until its last step releases it
+        (`release_writer`). Without one, the block joins the writer block it is nested in,
+        or is a run of its own, handed back at the end.
+        """
+        return lease.hold(self, self.lease_policy, run, keep=run is not None)
+
+    def release_writer(self, run: str) -> bool:
+        """The end of `run`: hand the lake back (False when the run held nothing)."""
+        return lease.release(self, run)
+
+    @contextmanager
+    def _local_lock(self) -> Iterator[None]:
+        """Serialise compare-and-swap writes of every process on this machine."""
+        folder = f"{self._base}/{Zone.STATE.value}"
+        os.makedirs(folder, exist_ok=True)
+        with open(f"{folder}/.lock", "a") as guard:  # flock: per open file, so per caller
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(guard, fcntl.LOCK_UN)
+
+    def _blob(self, path: str) -> BlobClient:
+        if self._container is None:
+            assert self._container_factory is not None
+            self._container = self._container_factory()
+        return self._container.get_blob_client(path.split("/", 1)[1])
+
+    def _put_blob(self, path: str, data: bytes, *, overwrite: bool = True) -> dict[str, Any]:
+        return self._in_container(lambda: self._blob(path).upload_blob(data,
+                                                                       overwrite=overwrite))
+
+    def _in_container(self, call: Callable[[], Any]) -> Any:
+        """Run a blob call, creating the lake's container first if it does not exist."""
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+        try:
+            return call()
+        except ResourceNotFoundError as error:
+            if getattr(error, "error_code", None) != "ContainerNotFound":
+                raise
+        assert self._container is not None
+        with suppress(ResourceExistsError):
+            self._container.create_container()
+        return call()
 
     def open_input(self, path: str) -> pa.NativeFile:
         """A sequential read stream of the bytes as stored (large uploads are never read
@@ -288,7 +472,7 @@ class Lake:
                 for info in self.fs.get_file_info(selector)
                 if info.type == pafs.FileType.File
                 and info.path.endswith(suffix)
-                and not info.base_name.startswith(".tmp-")
+                and not info.base_name.startswith(".")  # temporary files, locks
             ),
             key=lambda info: info.path,
         )
@@ -313,20 +497,44 @@ class Lake:
         predicate: str | None = None,
         table: DeltaTable | None = None,
     ) -> None:
-        """Write a Delta table (pass `table` when it is already open: saves reloading it)."""
+        """Write a Delta table (pass `table` when it is already open: saves reloading it).
+
+        Every write is one that Delta checks against concurrent commits: a missing table
+        is first created empty (of two creators, one wins and both then write to it),
+        and replacing a whole table is an overwrite whose predicate matches every row, so
+        a writer that raced another fails instead of adding a second copy of the rows.
+        """
+        lease.check_held(self)
         if not self._root_ready:
             self.fs.create_dir(self._base, recursive=True)  # creates the container if absent
             self._root_ready = True
-        write_deltalake(
-            table if table is not None else self.table_uri(zone, *parts),
-            data,
-            mode=mode,  # type: ignore[arg-type]
-            partition_by=list(partition_by) if partition_by else None,
-            predicate=predicate,
+        partitions = list(partition_by) if partition_by else None
+        if table is None:
+            table = self._create_table(zone, parts, data.schema, partitions)
+        whole = mode == "overwrite" and predicate is None
+        try:
+            write_deltalake(table, data, mode=mode,  # type: ignore[arg-type]
+                            partition_by=partitions, predicate="true" if whole else predicate)
+        except SchemaMismatchError:
+            if not whole:
+                raise
             # Replacing a whole table may change its columns (a transform gained one).
-            schema_mode="overwrite" if mode == "overwrite" and predicate is None else None,
-            storage_options=None if table is not None else self.storage_options,
-        )
+            write_deltalake(table, data, mode="overwrite", partition_by=partitions,
+                            schema_mode="overwrite")
+
+    def _create_table(self, zone: Zone, parts: tuple[str, ...], schema: pa.Schema,
+                      partition_by: list[str] | None) -> DeltaTable:
+        """The table, created empty first when it does not exist."""
+        uri, options = self.table_uri(zone, *parts), self.storage_options
+        if not DeltaTable.is_deltatable(uri, storage_options=options):
+            try:
+                DeltaTable.create(uri, schema, mode="ignore", partition_by=partition_by,
+                                  storage_options=options)
+            except Exception:
+                if not DeltaTable.is_deltatable(uri, storage_options=options):
+                    raise
+                # Another writer created it first: write to theirs.
+        return DeltaTable(uri, storage_options=options)
 
     def merge_table(self, data: pa.Table, zone: Zone, *parts: str, key: Iterable[str],
                     scope: tuple[str, Iterable[str]] | None = None) -> None:
@@ -335,6 +543,7 @@ class Lake:
         With `scope` (column, values), `data` holds only the rows of those values, and only
         their rows are deleted when absent from it; all other rows stay as they are.
         """
+        lease.check_held(self)
         matches = " AND ".join(f'target."{k}" = source."{k}"' for k in key)
         # Parenthesised: delta-rs binds IS DISTINCT FROM more loosely than OR.
         changed = " OR ".join(f'(target."{c}" IS DISTINCT FROM source."{c}")'
@@ -370,6 +579,70 @@ class _TokenCache:
             access = self._credential.get_token(STORAGE_SCOPE)
             self._token, self._expires_on = access.token, float(access.expires_on)
         return self._token
+
+
+class _BlockUpload(io.RawIOBase):
+    """A blob written as staged blocks and committed as one block list by `commit`."""
+
+    def __init__(self, lake: Lake, path: str) -> None:
+        super().__init__()
+        self._lake = lake
+        self._path = path
+        self._buffer = bytearray()
+        self._blocks: list[str] = []
+        self._written = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self._buffer += view
+        self._written += len(view)
+        if len(self._buffer) >= BLOCK_BYTES:
+            self._stage()
+        return len(view)
+
+    def tell(self) -> int:
+        return self._written
+
+    def _stage(self) -> None:
+        import base64
+
+        block_id = base64.b64encode(f"{len(self._blocks):010d}".encode()).decode()
+        data = bytes(self._buffer)
+        blob = self._lake._blob(self._path)
+        self._lake._in_container(lambda: blob.stage_block(block_id, data))
+        self._blocks.append(block_id)
+        self._buffer.clear()
+
+    def commit(self) -> None:
+        if not self._blocks:  # small: one request
+            self._lake._put_blob(self._path, bytes(self._buffer))
+            return
+        from azure.storage.blob import BlobBlock
+
+        if self._buffer:
+            self._stage()
+        self._lake._blob(self._path).commit_block_list(
+            [BlobBlock(block_id) for block_id in self._blocks])
+
+
+def _container_client(account_url: str, container: str,
+                      credential: Any) -> Callable[[], ContainerClient]:
+    """A factory of the blob client for the lake's container (imported when first used)."""
+
+    def connect() -> ContainerClient:
+        from azure.storage.blob import ContainerClient
+
+        return ContainerClient(account_url, container, credential=credential)
+
+    return connect
+
+
+def _local_version(status: os.stat_result) -> str:
+    """Changes with every replacement: a renamed file brings a new inode and time."""
+    return f"{status.st_ino:x}-{status.st_mtime_ns:x}-{status.st_size:x}"
 
 
 def _default_credential(client_id: str | None) -> TokenCredential:

@@ -49,6 +49,27 @@ class Settings(BaseSettings):
         description="Client id of the user-assigned managed identity used for the lake "
         "(and for identity-based live profiles).",
     )
+    lake_lease_seconds: float = Field(
+        60.0,
+        ge=5,
+        validation_alias="LAKE_LEASE_SECONDS",
+        description="Writer lease time: a refresh, training or scoring run that stops "
+        "renewing its lease (it died) loses the lake after this long.",
+    )
+    lake_lease_wait_seconds: float = Field(
+        30.0,
+        ge=0,
+        validation_alias="LAKE_LEASE_WAIT_SECONDS",
+        description="How long a writer waits for another run to finish before failing "
+        "with a message naming it.",
+    )
+    lake_lease_keep_seconds: float = Field(
+        600.0,
+        ge=0,
+        validation_alias="LAKE_LEASE_KEEP_SECONDS",
+        description="How long the nightly run keeps the lake between its steps (retry "
+        "waits, Synapse polls); its last step releases it.",
+    )
     eventhub_name: str = Field(
         "shop-events",
         validation_alias="EVENTHUB_NAME",

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import azure.functions as func
 import pytest
 
-from durable.activities import ACTIVITIES
+from durable.activities import ACTIVITY_NAMES
 from shared.batch.datasets import Dataset
 from shared.events.raw import ingest_totals, quarantined_events, raw_events
 from shared.lake import Lake, Zone
@@ -59,7 +59,7 @@ EXPECTED_FUNCTIONS = {
         {"direction": "OUT", "type": "http", "name": "$return"},
     ],
     **{name: [{"direction": "IN", "type": "activityTrigger", "name": "payload"}]
-       for name in ACTIVITIES},
+       for name in ACTIVITY_NAMES},
 }
 
 

@@ -137,7 +137,7 @@ def refresh(lake: Lake, *, full: bool = False, chunk_bytes: int = CHUNK_BYTES,
             progress: Progress | None = None) -> RefreshResult:
     """Bring processed/ and curated/ up to date with raw/ (everything when `full`)."""
     started = time.perf_counter()
-    with _Refresh(lake, _listing(lake), chunk_bytes, progress) as run:
+    with lake.writer(), _Refresh(lake, _listing(lake), chunk_bytes, progress) as run:
         plan, resumed = run.plan(full)
         run.processed_partitions(plan)
         run.processed_snapshots(plan)
@@ -154,7 +154,7 @@ def refresh(lake: Lake, *, full: bool = False, chunk_bytes: int = CHUNK_BYTES,
 
 def plan_refresh(lake: Lake, *, full: bool = False) -> PlannedRefresh:
     """List the lake, plan what to rebuild (with any interrupted run's plan) and save it."""
-    with _Refresh(lake, _listing(lake)) as run:
+    with lake.writer(), _Refresh(lake, _listing(lake)) as run:
         plan, resumed = run.plan(full)
     return PlannedRefresh(plan.full, resumed, [d.isoformat() for d in sorted(plan.partitions)],
                           plan.run_id)
@@ -165,48 +165,52 @@ def refresh_partition(lake: Lake, day: date) -> list[TableRefresh]:
 
     Writes that date's partitions only, so the dates of a plan may run concurrently.
     """
-    state = RefreshState(lake)
-    plan = _pending_plan(state, "refresh_partition")
-    if day not in plan.partitions:
-        raise RefreshStepError(f"refresh_partition: {day} is not a date of the planned refresh")
-    with _Refresh(lake, plan.snapshot) as run:
-        for name, dates in (("stg_events", plan.event_dates),
-                            ("stg_order_lines", plan.order_dates)):
-            if day in dates:
-                run.partition(BY_NAME[name], day)
-    state.mark_partition_done(plan.run_id, day)
+    with lake.writer():
+        state = RefreshState(lake)
+        plan = _pending_plan(state, "refresh_partition")
+        if day not in plan.partitions:
+            raise RefreshStepError(
+                f"refresh_partition: {day} is not a date of the planned refresh")
+        with _Refresh(lake, plan.snapshot) as run:
+            for name, dates in (("stg_events", plan.event_dates),
+                                ("stg_order_lines", plan.order_dates)):
+                if day in dates:
+                    run.partition(BY_NAME[name], day)
+        state.mark_partition_done(plan.run_id, day)
     return run.ordered_tables()
 
 
 def refresh_dimensions(lake: Lake) -> list[TableRefresh]:
     """Processed snapshot tables, dim_date and the merged dimensions (once every planned
     partition is rebuilt); changed dimensions add the dates of their facts to the plan."""
-    state = RefreshState(lake)
-    plan = _pending_plan(state, "refresh_dimensions")
-    missing = plan.partitions - state.partitions_done(plan.run_id)
-    if missing:
-        raise RefreshStepError(
-            f"refresh_dimensions: run refresh_partition first for {len(missing)} planned"
-            f" date(s): {', '.join(d.isoformat() for d in sorted(missing))}")
-    with _Refresh(lake, plan.snapshot) as run:
-        run.unplanned_partitioned_tables()
-        run.processed_snapshots(plan)
-        run.dimensions(plan)
-    plan.facts_done = False  # facts follow the dimensions as now refreshed
-    state.save_pending_plan(plan)
+    with lake.writer():
+        state = RefreshState(lake)
+        plan = _pending_plan(state, "refresh_dimensions")
+        missing = plan.partitions - state.partitions_done(plan.run_id)
+        if missing:
+            raise RefreshStepError(
+                f"refresh_dimensions: run refresh_partition first for {len(missing)} planned"
+                f" date(s): {', '.join(d.isoformat() for d in sorted(missing))}")
+        with _Refresh(lake, plan.snapshot) as run:
+            run.unplanned_partitioned_tables()
+            run.processed_snapshots(plan)
+            run.dimensions(plan)
+        plan.facts_done = False  # facts follow the dimensions as now refreshed
+        state.save_pending_plan(plan)
     return run.ordered_tables()
 
 
 def refresh_facts(lake: Lake) -> list[TableRefresh]:
     """Facts and daily KPIs for the planned dates (after `refresh_dimensions`)."""
-    state = RefreshState(lake)
-    plan = _pending_plan(state, "refresh_facts")
-    if plan.calendar is None:
-        raise RefreshStepError("refresh_facts: run refresh_dimensions first")
-    with _Refresh(lake, plan.snapshot) as run:
-        run.facts(plan)
-    plan.facts_done = True
-    state.save_pending_plan(plan)
+    with lake.writer():
+        state = RefreshState(lake)
+        plan = _pending_plan(state, "refresh_facts")
+        if plan.calendar is None:
+            raise RefreshStepError("refresh_facts: run refresh_dimensions first")
+        with _Refresh(lake, plan.snapshot) as run:
+            run.facts(plan)
+        plan.facts_done = True
+        state.save_pending_plan(plan)
     return run.ordered_tables()
 
 
@@ -214,16 +218,17 @@ def refresh_kpis(lake: Lake, run_id: str | None = None) -> list[TableRefresh]:
     """Whole-history KPIs, then the watermark (the planning listing), then the plan is
     removed (after `refresh_facts`). With the plan's `run_id`, a retry of a call that
     already finished (its answer lost on the way) finds its run done and does nothing."""
-    state = RefreshState(lake)
-    if run_id is not None and state.pending_plan() is None \
-            and state.watermark().run_id == run_id:
-        return []
-    plan = _pending_plan(state, "refresh_kpis")
-    if not plan.facts_done:
-        raise RefreshStepError("refresh_kpis: run refresh_facts first")
-    with _Refresh(lake, plan.snapshot) as run:
-        run.global_kpis(plan)
-        run.finish(plan)
+    with lake.writer():
+        state = RefreshState(lake)
+        if run_id is not None and state.pending_plan() is None \
+                and state.watermark().run_id == run_id:
+            return []
+        plan = _pending_plan(state, "refresh_kpis")
+        if not plan.facts_done:
+            raise RefreshStepError("refresh_kpis: run refresh_facts first")
+        with _Refresh(lake, plan.snapshot) as run:
+            run.global_kpis(plan)
+            run.finish(plan)
     return run.ordered_tables()
 
 
@@ -288,12 +293,20 @@ class _Refresh:
         plan = self._plan(full)
         if pending is not None:
             plan = plan.union(pending)
+        plan.watermark_version = self.previous.version
         self.state.save_pending_plan(plan)
         return plan, pending is not None
 
     def finish(self, plan: Plan) -> None:
-        """Record the snapshot as refreshed, then drop the plan."""
-        self.state.save_watermark(Watermark(
+        """Record the snapshot as refreshed, then drop the plan.
+
+        The watermark is replaced only if it is still the one the plan started from (a
+        writer that lost the lake must not move it), or it is this plan's already.
+        """
+        if self.state.watermark().run_id == plan.run_id:  # written; the plan was not dropped
+            self.state.clear_pending_plan()
+            return
+        self.state.save_watermark(plan.watermark_version, Watermark(
             event_partitions={d.isoformat(): fingerprint(files)
                               for d, files in sorted(self.raw_files.items())},
             landed={dataset.value: names for dataset, names in self.landed.items()},

@@ -38,6 +38,8 @@ class Watermark:
     refreshed_at: str | None = None
     run_id: str | None = None
     """The plan this watermark finished (a retried last step recognises its own run)."""
+    version: str | None = field(default=None, compare=False)
+    """The stored file's version (None: no watermark yet); not part of its content."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class Plan:
     """First and last ISO date of dim_date, once the dimensions are refreshed."""
     facts_done: bool = False
     """Facts and daily KPIs are refreshed for the dimensions as last refreshed."""
+    watermark_version: str | None = None
+    """The version of the watermark this plan started from: the only one it may replace."""
 
     @property
     def partitions(self) -> set[date]:
@@ -96,6 +100,7 @@ class Plan:
             customer_ids=_union(self.customer_ids, other.customer_ids),
             snapshot=self.snapshot,
             run_id=self.run_id,
+            watermark_version=self.watermark_version,
         )
 
     def to_json(self) -> bytes:
@@ -114,6 +119,7 @@ class Plan:
             "run_id": self.run_id,
             "calendar": self.calendar,
             "facts_done": self.facts_done,
+            "watermark_version": self.watermark_version,
         }, option=orjson.OPT_INDENT_2)
 
     @classmethod
@@ -130,7 +136,8 @@ class Plan:
                    dims_changed=raw["dims_changed"], **dates, **keys,
                    snapshot=Snapshot(snapshot.get("event_files", {}), snapshot.get("landed", {})),
                    run_id=raw.get("run_id") or uuid.uuid4().hex, calendar=raw.get("calendar"),
-                   facts_done=raw.get("facts_done", False))
+                   facts_done=raw.get("facts_done", False),
+                   watermark_version=raw.get("watermark_version"))
 
 
 def _union(left: set[str] | None, right: set[str] | None) -> set[str] | None:
@@ -152,20 +159,23 @@ class RefreshState:
         self._partitions = lake.path(Zone.STATE, "refresh", "partitions")
 
     def watermark(self) -> Watermark:
-        if not self._lake.exists(self._watermark):
+        stored = self._lake.read_versioned(self._watermark)
+        if stored.data is None:
             return Watermark()
-        raw = orjson.loads(self._lake.read_bytes(self._watermark))
+        raw = orjson.loads(stored.data)
         return Watermark(raw["event_partitions"], raw["landed"], raw["calendar"],
-                         raw["refreshed_at"], raw.get("run_id"))
+                         raw["refreshed_at"], raw.get("run_id"), stored.version)
 
-    def save_watermark(self, watermark: Watermark) -> None:
-        self._lake.write_bytes(self._watermark, orjson.dumps({
+    def save_watermark(self, expected_version: str | None, watermark: Watermark) -> None:
+        """Replace the watermark at `expected_version` (None: there is none yet); a
+        `StaleWriteError` means another refresh moved it since this one planned."""
+        self._lake.write_bytes_if(self._watermark, orjson.dumps({
             "event_partitions": watermark.event_partitions,
             "landed": watermark.landed,
             "calendar": watermark.calendar,
             "refreshed_at": watermark.refreshed_at,
             "run_id": watermark.run_id,
-        }, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        }, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS), expected_version)
 
     def pending_plan(self) -> Plan | None:
         """The plan of a refresh that started and did not finish, if any."""

@@ -230,9 +230,11 @@ def _leaves(action: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _leaf(action: dict[str, Any]) -> tuple[str, Any]:
+    """(activity, the step's own payload), or ("timer", fire at); every activity input
+    also names the run holding the lake (`test_orchestrator` checks it)."""
     if action["actionType"] == ActionType.CREATE_TIMER:
         return ("timer", action["fireAt"])
-    return (action["functionName"], json.loads(action["input"]))
+    return (action["functionName"], json.loads(action["input"])["input"])
 
 
 def trigger_input(history: History, schema: str = "v3") -> Any:

@@ -23,7 +23,7 @@ from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
 from durable import blueprint
-from durable.activities import ACTIVITIES
+from durable.activities import ACTIVITIES, ACTIVITY_NAMES
 from durable.embedded import run_nightly
 from durable.nightly import (
     ORCHESTRATION,
@@ -147,7 +147,7 @@ def activity_functions() -> dict[str, Callable[..., Any]]:
     app = df.DFApp()
     app.register_functions(blueprint.bp)
     return {f.get_function_name(): f.get_user_function() for f in app.get_functions()
-            if f.get_function_name() in ACTIVITIES}
+            if f.get_function_name() in ACTIVITY_NAMES}
 
 
 def run_durable(lake: Lake, monkeypatch: pytest.MonkeyPatch, config: NightlyInput = CONFIG,
@@ -164,7 +164,8 @@ def run_durable(lake: Lake, monkeypatch: pytest.MonkeyPatch, config: NightlyInpu
     def execute(name: str, input_json: str) -> str:
         payload = ActivityTriggerConverter.decode(meta.Datum(input_json, "json"),
                                                   trigger_metadata={})
-        calls.append(label(name, payload))
+        assert payload["writer"] == history.instance_id  # the instance holds the lake
+        calls.append(label(name, payload["input"]))
         output = functions[name](payload=payload)
         return ActivityTriggerConverter.encode(output, expected_type=None).value
 

@@ -28,6 +28,7 @@ from durable.nightly import (
     REFRESH_FACTS,
     REFRESH_KPIS,
     REFRESH_PARTITION,
+    RELEASE,
     RETRIES,
     SCORE,
     START_SYNAPSE,
@@ -82,6 +83,11 @@ def through_refresh(history: History, days: list[str] = DAYS, max_parallel: int 
     history.call(REFRESH_DIMENSIONS, REFRESHED)
     history.call(REFRESH_FACTS, REFRESHED)
     history.call(REFRESH_KPIS, REFRESHED, RUN_ID)
+
+
+def released(history: History) -> None:
+    """The run's last step: the lake's writer lease handed back."""
+    history.call(RELEASE, True)
 
 
 def new_yields(before: Replay, after: Replay) -> list[list[tuple[str, Any]]]:
@@ -207,6 +213,8 @@ def test_training_that_fails_every_attempt_fails_the_run_and_keeps_the_champion(
     history.call_fails(TRAIN, RETRIES[TRAIN].attempts, "NoPurchasesError",
                        "curated/fact_sales holds no purchases", {"now": STARTED_AT},
                        retry_s=RETRIES[TRAIN].interval_s)
+    assert replay(NIGHTLY, history, schema).yields[-1] == [(RELEASE, None)]
+    released(history)
 
     run = replay(NIGHTLY, history, schema)
 
@@ -247,12 +255,14 @@ def test_a_partition_failing_every_attempt_fails_the_run_at_the_refresh(schema: 
             history.next_episode()
         history.failed(retry_id, "OSError", "disk full")
         history.wait(2)
+    released(history)
 
     run = replay(NIGHTLY, history, schema)
 
     assert run.error is not None and "failed at refresh_partition" in run.error
     assert "disk full" in run.error
-    assert {name for group in run.yields for name, _ in group} == {PLAN, REFRESH_PARTITION}
+    assert {name for group in run.yields for name, _ in group} == {
+        PLAN, REFRESH_PARTITION, RELEASE}
 
 
 @pytest.mark.parametrize("failing", [REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS])
@@ -268,6 +278,7 @@ def test_a_failed_refresh_step_is_reported_under_its_own_name(schema: str, faili
                                payload)
             break
         history.call(step, REFRESHED, payload)
+    released(history)
 
     run = replay(NIGHTLY, history, schema)
 
@@ -285,6 +296,7 @@ def test_a_promoting_run_completes_with_its_summary(schema: str) -> None:
     history.call(PROMOTE, PROMOTED, {"version": TRAINED["version"], "now": STARTED_AT})
     history.call(SCORE, {"customers": 420}, {"version": TRAINED["version"], "now": STARTED_AT})
     history.call(WARM, {"version": TRAINED["version"]})
+    released(history)
 
     run = replay(NIGHTLY, history, schema)
 
@@ -298,6 +310,7 @@ def test_a_promoting_run_completes_with_its_summary(schema: str) -> None:
         [(PROMOTE, {"version": TRAINED["version"], "now": STARTED_AT})],
         [(SCORE, {"version": TRAINED["version"], "now": STARTED_AT})],
         [(WARM, None)],
+        [(RELEASE, None)],
     ]
     for call in run.calls:
         retry = RETRIES[call["functionName"]]
@@ -319,11 +332,13 @@ def test_a_challenger_that_is_not_promoted_is_neither_scored_nor_warmed(schema: 
     through_refresh(history)
     history.call(TRAIN, TRAINED, {"now": STARTED_AT})
     history.call(PROMOTE, KEPT, {"version": TRAINED["version"], "now": STARTED_AT})
+    released(history)
 
     run = replay(NIGHTLY, history, schema)
 
     assert run.done and run.error is None
-    assert run.yields[-1] == [(PROMOTE, {"version": TRAINED["version"], "now": STARTED_AT})]
+    assert run.yields[-2:] == [[(PROMOTE, {"version": TRAINED["version"], "now": STARTED_AT})],
+                               [(RELEASE, None)]]
     assert {name for group in run.yields for name, _ in group}.isdisjoint({SCORE, WARM})
     assert run.output["promoted"] is False
     assert run.output["champion"] == KEPT["champion"]
@@ -374,6 +389,7 @@ def test_synapse_runs_are_watched_with_durable_timers(schema: str) -> None:
 
     history.call(TRAIN, TRAINED, {"now": STARTED_AT})
     history.call(PROMOTE, KEPT, {"version": TRAINED["version"], "now": STARTED_AT})
+    released(history)
     done = replay(NIGHTLY, history, schema)
     assert done.done
     assert done.output["steps"] == [PLAN, START_SYNAPSE, CHECK_SYNAPSE, TRAIN, PROMOTE]
@@ -383,6 +399,7 @@ def test_a_failed_synapse_run_fails_the_run_with_synapse_detail(schema: str) -> 
     history = synapse_history()
     history.wait(POLL_S)
     history.call(CHECK_SYNAPSE, _status("failed", "Failed: Spark job OOM"), "run-7")
+    released(history)
 
     run = replay(NIGHTLY, history, schema)
 
@@ -397,6 +414,7 @@ def test_a_synapse_run_still_running_after_max_polls_fails_the_run(schema: str) 
     for _ in range(2):
         history.wait(POLL_S)
         history.call(CHECK_SYNAPSE, _status("running", "Queued"), "run-7")
+    released(history)
 
     run = replay(NIGHTLY, history, schema)
 
@@ -410,11 +428,14 @@ def test_a_whole_run_driven_episode_by_episode(schema: str) -> None:
     outputs = {PLAN: {"full": False, "resumed": False, "partitions": DAYS, "run_id": RUN_ID},
                REFRESH_PARTITION: REFRESHED, REFRESH_DIMENSIONS: REFRESHED,
                REFRESH_FACTS: REFRESHED, REFRESH_KPIS: REFRESHED, TRAIN: TRAINED,
-               PROMOTE: PROMOTED, SCORE: {"customers": 7}, WARM: {"version": "v"}}
+               PROMOTE: PROMOTED, SCORE: {"customers": 7}, WARM: {"version": "v"},
+               RELEASE: True}
     executed: list[tuple[str, Any]] = []
 
     def execute(name: str, input_json: str) -> str:
-        payload = json.loads(input_json)
+        request = json.loads(input_json)
+        assert request["writer"] == "nightly-2026-11-28"  # every step holds the lake for it
+        payload = request["input"]
         executed.append((name, payload))
         if (name, payload) == (REFRESH_PARTITION, DAYS[2]) and executed.count(
                 (name, payload)) == 1:
@@ -437,6 +458,7 @@ def test_a_status_check_that_keeps_failing_is_reported_as_the_check(schema: str)
     history.wait(POLL_S)
     history.call_fails(CHECK_SYNAPSE, RETRIES[CHECK_SYNAPSE].attempts, "SynapseError",
                        "403 Forbidden", "run-7")
+    released(history)
 
     run = replay(NIGHTLY, history, schema)
 
@@ -453,6 +475,7 @@ def _full_run_history() -> History:
     history.call(PROMOTE, PROMOTED, {"version": TRAINED["version"], "now": STARTED_AT})
     history.call(SCORE, {"customers": 420}, {"version": TRAINED["version"], "now": STARTED_AT})
     history.call(WARM, {"version": TRAINED["version"]})
+    released(history)
     return history
 
 
@@ -479,3 +502,29 @@ def test_every_episode_replays_the_actions_of_the_ones_before(schema: str) -> No
         previous = current
     assert previous is not None and previous.done
     assert previous.raw == replay(NIGHTLY, history, schema).raw
+
+
+# 8. The lake's writer lease --------------------------------------------------------------
+
+def test_every_step_names_its_instance_as_the_writer(schema: str) -> None:
+    history = _full_run_history()
+
+    run = replay(NIGHTLY, history, schema)
+
+    assert run.done
+    assert {json.loads(call["input"])["writer"] for call in run.calls} == {history.instance_id}
+    assert run.yields[-1] == [(RELEASE, None)]
+
+
+def test_a_release_that_fails_does_not_fail_the_run(schema: str) -> None:
+    history = new_history()
+    through_refresh(history)
+    history.call(TRAIN, TRAINED, {"now": STARTED_AT})
+    history.call(PROMOTE, KEPT, {"version": TRAINED["version"], "now": STARTED_AT})
+    history.call_fails(RELEASE, RETRIES[RELEASE].attempts, "ServiceRequestError",
+                       "storage unreachable", retry_s=RETRIES[RELEASE].interval_s)
+
+    run = replay(NIGHTLY, history, schema)
+
+    assert run.done and run.error is None  # the lease lapses by itself
+    assert run.output["failed_step"] is None
