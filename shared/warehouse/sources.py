@@ -54,7 +54,25 @@ def landed_folder(lake: Lake, dataset: Dataset) -> str:
 
 def landed_files(lake: Lake, dataset: Dataset) -> list[str]:
     """File names (content hashes) of every landed file of the dataset."""
-    return [info.base_name for info in lake.file_infos(landed_folder(lake, dataset), ".parquet")]
+    return [info.base_name for info in lake.file_infos(landed_folder(lake, dataset), ".parquet")
+            if info.size]  # see raw_event_files
+
+
+def raw_event_files(lake: Lake) -> dict[date, list[pafs.FileInfo]]:
+    """The raw event files of each event date, with sizes, from one listing.
+
+    Empty files are left out: no Parquet file is empty, and one is only what a write
+    interrupted by older versions left (pyarrow's Azure stream emptied the blob first);
+    its batch had no record, so it was redelivered or landed again.
+    """
+    folder = lake.path(Zone.RAW, "events")
+    by_date: dict[date, list[pafs.FileInfo]] = defaultdict(list)
+    for info in lake.file_infos(folder, ".parquet"):
+        if not info.size:
+            continue
+        partition = info.path[len(folder) + 1:].split("/", 1)[0]
+        by_date[date.fromisoformat(partition.removeprefix("event_date="))].append(info)
+    return dict(by_date)
 
 
 def landed_rows(lake: Lake, dataset: Dataset, names: list[str] | None = None) -> ds.Dataset:
@@ -71,16 +89,6 @@ def landed_input(lake: Lake, dataset: Dataset, names: list[str]) -> Rows:
         return landed_rows(lake, dataset, names)
     folder = landed_folder(lake, dataset)
     return ParquetFiles([f"{folder}/{name}" for name in names], landed_schema(dataset), {})
-
-
-def raw_event_files(lake: Lake) -> dict[date, list[pafs.FileInfo]]:
-    """The raw event files of each event date, with sizes, from one listing."""
-    folder = lake.path(Zone.RAW, "events")
-    by_date: dict[date, list[pafs.FileInfo]] = defaultdict(list)
-    for info in lake.file_infos(folder, ".parquet"):
-        partition = info.path[len(folder) + 1:].split("/", 1)[0]
-        by_date[date.fromisoformat(partition.removeprefix("event_date="))].append(info)
-    return dict(by_date)
 
 
 def raw_events(lake: Lake, files: list[pafs.FileInfo]) -> ds.Dataset:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from shared.lake import Lake
+from shared.events.raw import raw_events
+from shared.lake import Lake, Zone
 from shared.warehouse.refresh import refresh
 from tests.shared.warehouse.conftest import FedShop, assert_same_tables, snapshot
 
@@ -21,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[3]
 # Runs a refresh that reports each step and, at the chosen one, waits to be killed.
 _CHILD = """
 import sys
-from shared.lake import Lake
+from shared.events.raw import raw_events
+from shared.lake import Lake, Zone
 from shared.warehouse.refresh import refresh
 
 lake_dir, stop_at = sys.argv[1], sys.argv[2]
@@ -77,3 +79,23 @@ def test_a_killed_refresh_rerun_equals_an_uninterrupted_one(
     rerun = refresh(interrupted)
     assert rerun.resumed
     assert_same_tables(snapshot(uninterrupted), snapshot(interrupted))
+
+
+def test_an_empty_raw_file_left_by_an_interrupted_write_is_not_read(
+        tmp_path: Path, fed_shop: Callable[[Lake], FedShop]) -> None:
+    """Before writes were atomic on Azure, a storage outage mid-write left a 0-byte
+    Parquet file and no batch record; every refresh then failed ("Parquet file size is 0
+    bytes") until the ingest was rerun. The batch is redelivered: the file holds nothing."""
+    lake = Lake.open(str(tmp_path / "lake"))
+    fed_shop(lake).deliver(1, 2)
+    clean = Lake.open(str(tmp_path / "clean"))
+    shutil.copytree(tmp_path / "lake", tmp_path / "clean")
+    refresh(clean)
+    broken = Path(lake.path(Zone.RAW, "events", "event_date=2026-10-02",
+                            "eventhub-0-00000000000000099000-00000000000000099999.parquet"))
+    broken.write_bytes(b"")
+
+    refresh(lake)
+
+    assert_same_tables(snapshot(clean), snapshot(lake))
+    assert raw_events(lake).count_rows() == raw_events(clean).count_rows()
