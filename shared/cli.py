@@ -162,7 +162,8 @@ def ingest_events(
 @app.command("ingest-batch")
 def ingest_batch(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
-                                         help="A CSV export (plain or gzip).")],
+                                         help="A CSV export (plain, gzip, bzip2 or "
+                                              "zstd).")],
     mapping: Annotated[str, typer.Option(
         help="A built-in mapping name (see README) or the path of a mapping .toml file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
@@ -334,12 +335,10 @@ def main() -> None:
         _print_error("configuration error", _configuration_message(error))
         sys.exit(2)
     except LakeBusyError as error:
-        console.print("[red]lake busy:[/red] ", end="")
-        console.print(str(error), markup=False, highlight=False)
+        _print_error("lake busy", error)
         sys.exit(EXIT_BUSY)
     except (LeaseLostError, StaleWriteError) as error:
         # Another run took the lake over: this one stopped before its results could
         # overwrite newer ones.
-        console.print("[red]stopped:[/red] ", end="")
-        console.print(str(error), markup=False, highlight=False)
+        _print_error("stopped", error)
         sys.exit(1)

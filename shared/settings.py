@@ -107,7 +107,8 @@ class Settings(BaseSettings):
         4 * 1024 * 1024,
         gt=0,
         validation_alias="MAX_REQUEST_BYTES",
-        description="Largest POST /api/events body; larger requests get 413.",
+        description="Largest POST /api/events or POST /api/recommendations body; larger "
+        "requests get 413.",
     )
     profiles_connection_string: str | None = Field(
         None,

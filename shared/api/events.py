@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, HTTPException, Request
+import orjson
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from shared.api.deps import services_of
+from shared.api.deps import LimitedBodyRoute, read_limited, services_of
 from shared.events.contract import json_schema
 from shared.events.ingest import EventBatch
 from shared.events.requests import UnsupportedContentType, split_request_body
+from shared.services import Services
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=LimitedBodyRoute)
 
 
 class RejectedEvent(BaseModel):
@@ -69,43 +70,36 @@ _REQUEST_BODY = {
     },
     openapi_extra={"requestBody": _REQUEST_BODY},
 )
-async def post_events(request: Request) -> JSONResponse:
+async def post_events(request: Request) -> Response:
     services = services_of(request)
-    limit = services.settings.max_request_bytes
-    body = await _read_limited(request, limit)
+    body = await read_limited(request, services.settings.max_request_bytes)
+    # Splitting, validating, landing and the report grow with the body (the report of a
+    # full request of bad events is megabytes of JSON): all of it runs in the threadpool,
+    # so that other requests are served meanwhile.
+    status, report = await run_in_threadpool(
+        _ingest, services, body, request.headers.get("content-type"))
+    return Response(report, status_code=status, media_type="application/json")
+
+
+def _ingest(services: Services, body: bytes, content_type: str | None) -> tuple[int, bytes]:
+    """Land the request's events; the status and the `IngestReport` as JSON."""
     try:
-        bodies = split_request_body(body, request.headers.get("content-type"))
+        bodies = split_request_body(body, content_type)
     except UnsupportedContentType as error:
         raise HTTPException(415, {"message": str(error)}) from None
     if not bodies:
         raise HTTPException(400, {"message": "the request holds no events"})
-    batch = EventBatch.from_http(bodies, body, datetime.now(UTC))
-    result = await run_in_threadpool(services.ingest, batch)
-    report = IngestReport(
-        batch=result.batch,
-        received=result.received,
-        landed=result.landed,
-        quarantined=result.quarantined,
-        reasons=result.reasons,
-        rejects=[RejectedEvent(index=r.sequence_number, reason=r.reason, field=r.field,
-                               detail=r.detail) for r in result.rejects],
-    )
-    return JSONResponse(report.model_dump(), status_code=400 if result.quarantined else 202)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    """The body, refusing early (by Content-Length) or as soon as it passes `limit`."""
-    too_large = HTTPException(413, {"message": f"request body is larger than {limit} bytes"})
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    result = services.ingest(EventBatch.from_http(bodies, body, datetime.now(UTC)))
+    report = {
+        "batch": result.batch,
+        "received": result.received,
+        "landed": result.landed,
+        "quarantined": result.quarantined,
+        "reasons": result.reasons,
+        "rejects": [{"index": r.sequence_number, "reason": r.reason, "field": r.field,
+                     "detail": r.detail} for r in result.rejects],
+    }
+    return 400 if result.quarantined else 202, orjson.dumps(report)
 
 
 def event_schema_component() -> dict:

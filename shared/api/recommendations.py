@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 
 from model.serving import NoModelError, Recommendations, Recommender
-from shared.api.deps import services_of
+from shared.api.deps import LimitedBodyRoute, services_of
 from shared.api.events import ErrorReport
 
-router = APIRouter(tags=["recommendations"])
+router = APIRouter(tags=["recommendations"], route_class=LimitedBodyRoute)
 
 MAX_K = 100
 MAX_SESSION_ITEMS = 500
@@ -98,7 +98,9 @@ async def customer_recommendations(
 
 
 @router.post("/recommendations", response_model=RecommendationsReport,
-             summary="Recommendations for an anonymous session", responses=_ERRORS,
+             summary="Recommendations for an anonymous session",
+             responses={**_ERRORS, 413: {"model": ErrorReport,
+                                         "description": "Body larger than MAX_REQUEST_BYTES"}},
              description="Scores the products of a session nobody is signed in to; an empty "
              "list gets popular products.")
 async def session_recommendations(request: Request, body: SessionRequest) -> Response:

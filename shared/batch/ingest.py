@@ -9,13 +9,16 @@ duplicated blob-created event finds the entry and changes nothing.
 - `raw/landed/<dataset>/<sha256>.parquet`: its rows in the dataset's canonical columns,
   with `source_file` (the hash) and `landed_at`.
 - `quarantine/batch/<dataset>/<sha256>.parquet`: rejected rows with reason, row number
-  and original line; a file rejected whole (missing columns) is copied to
-  `quarantine/batch/<dataset>/<sha256>-<name>` with the error in the ledger.
+  and original line; a file rejected whole (missing columns, not CSV, a broken compressed
+  stream) is copied to `quarantine/batch/<dataset>/<sha256>-<name>` with the error in the
+  ledger, and nothing of it lands. What a file holds never raises; storage failures do,
+  so that the trigger retries.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -42,6 +45,7 @@ from shared.warehouse.sources import landed_folder, landed_schema
 
 Status = Literal["landed", "duplicate", "rejected"]
 _READ_BLOCK = 1 << 20
+_ROWS_FILE = re.compile(r"[0-9a-f]{64}\.parquet")
 QUARANTINE_FILE_SCHEMA = QUARANTINE_SCHEMA.append(pa.field("source_file", pa.string()))
 
 
@@ -78,7 +82,10 @@ def ledger_path(lake: Lake, sha256: str) -> str:
 
 def quarantined_rows(lake: Lake) -> ds.Dataset:
     """Every quarantined batch row, of every dataset (empty, with its schema, if none)."""
-    files = lake.list_files(lake.path(Zone.QUARANTINE, "batch"), ".parquet")
+    # Only `<sha256>.parquet`: a Parquet file uploaded by mistake is kept beside them whole,
+    # as `<sha256>-<name>`, and is no quarantined rows.
+    files = [info.path for info in lake.file_infos(lake.path(Zone.QUARANTINE, "batch"), ".parquet")
+             if _ROWS_FILE.fullmatch(info.base_name)]
     return ds.dataset(files, schema=QUARANTINE_FILE_SCHEMA, filesystem=lake.fs,
                       format="parquet")
 
@@ -120,12 +127,10 @@ def _land(lake: Lake, path: str, mapping: Mapping, sha256: str,
     schema = landed_schema(dataset)
     landed = quarantined = 0
     reasons: Counter[str] = Counter()
-    rejected_rows = lake.path(Zone.QUARANTINE, "batch", dataset.value, f"{sha256}.parquet")
-    if lake.exists(rejected_rows):  # from an attempt that never reached the ledger
-        lake.fs.delete_file(rejected_rows)
+    landed_file, rejected_rows = _row_files(lake, mapping, sha256)
+    _remove(lake, rejected_rows)  # from an attempt that never reached the ledger
     with ExitStack() as files:
         stream = files.enter_context(lake.open_input(path))
-        landed_file = f"{landed_folder(lake, dataset)}/{sha256}.parquet"
         writer = files.enter_context(
             pq.ParquetWriter(files.enter_context(lake.open_output(landed_file)), schema))
         rejects: pq.ParquetWriter | None = None
@@ -155,10 +160,28 @@ def _constant(value: object, kind: pa.DataType, rows: int) -> pa.Array:
     return pa.repeat(pa.scalar(value, kind), rows)
 
 
+def _row_files(lake: Lake, mapping: Mapping, sha256: str) -> tuple[str, str]:
+    """Where a file's landed rows and its quarantined rows go."""
+    dataset = mapping.dataset
+    return (f"{landed_folder(lake, dataset)}/{sha256}.parquet",
+            lake.path(Zone.QUARANTINE, "batch", dataset.value, f"{sha256}.parquet"))
+
+
+def _remove(lake: Lake, path: str) -> None:
+    if lake.exists(path):
+        lake.fs.delete_file(path)
+
+
 def _reject(lake: Lake, path: str, mapping: Mapping, sha256: str, reason: str,
             error: str) -> BatchFileResult:
-    """Keep the whole file in quarantine; count its records so nothing goes unaccounted
-    (nothing of it landed: an interrupted landed file is removed by `Lake.open_output`)."""
+    """Keep the whole file in quarantine; count its records so nothing goes unaccounted.
+
+    Nothing of it stays landed: this attempt's files were removed by `Lake.open_output` when
+    reading broke off, and those of an earlier attempt that never reached the ledger (with
+    a mapping that read the file) are removed here.
+    """
+    for rows in _row_files(lake, mapping, sha256):
+        _remove(lake, rows)
     name = path.rsplit("/", 1)[-1]
     target = lake.path(Zone.QUARANTINE, "batch", mapping.dataset.value, f"{sha256}-{name}")
     with lake.open_input(path) as stream, lake.open_output(target) as out:

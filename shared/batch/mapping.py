@@ -8,6 +8,7 @@ retailer's export is writing a mapping, not a loader. Built-in mappings live in
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
@@ -25,6 +26,15 @@ DERIVED_FIELDS = frozenset({"source_row", "is_return"})
 """Canonical fields that never come from a column: the reader and [returns] set them."""
 
 _ASCII = bytes(range(128))
+# A mapping's name becomes the upload folder raw/batch/<name>/ and the lake's mapping file
+# _state/mappings/<name>.toml: it must stay one plain path segment ("..", "a/b" must not).
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+NAME_RULE = "1 to 64 letters, digits, '_' and '-'"
+
+
+def is_mapping_name(name: str) -> bool:
+    """Whether `name` may name a mapping (and so a folder and a file in the lake)."""
+    return _NAME.fullmatch(name) is not None
 
 
 class MappingError(ConfigurationError):
@@ -164,6 +174,14 @@ class Mapping(_Section):
     """order_lines only; None means a line is a return when its quantity is negative."""
     guests: GuestRule | None = None
     """order_lines only; an empty customer id always means a guest."""
+
+    @field_validator("name")
+    @classmethod
+    def _usable_name(cls, value: str) -> str:
+        if not is_mapping_name(value):
+            raise ValueError(f"{value!r} cannot name a mapping: a mapping is named after its "
+                             f"file, which must be {NAME_RULE} (plus .toml)")
+        return value
 
     @model_validator(mode="after")
     def _fits_dataset(self) -> Self:

@@ -1,10 +1,12 @@
 """Robust, streaming reading of an uploaded CSV export through its mapping.
 
-Bytes are read a block at a time (gunzipped when they start with the gzip magic,
-whatever the file is called), split into physical lines, decoded line by line and handed
-to Python's csv module, which deals with quoting and with delimiters and newlines inside
-quoted fields. Which lines each record consumed is recorded, so a quarantined row can
-be quoted exactly. Memory is bounded by one chunk of records, however large the file.
+Bytes are read a block at a time (decompressed when they start with the gzip, bzip2 or
+zstd magic, whatever the file is called; refused when they are plainly something other
+than CSV text, such as a zip archive or a Parquet file), split into physical lines,
+decoded line by line and handed to Python's csv module, which deals with quoting and with
+delimiters and newlines inside quoted fields. Which lines each record consumed is recorded,
+so a quarantined row can be quoted exactly. Memory is bounded by one chunk of records,
+however large the file.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import io
+import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain, islice
 from typing import BinaryIO
 
 import numpy as np
+import pyarrow as pa
 
 from shared.batch.convert import ConvertedChunk, Converter, RawChunk
 from shared.batch.mapping import Mapping
@@ -27,11 +32,32 @@ __all__ = ["ConvertedChunk", "MissingColumnsError", "UnreadableFileError", "coun
            "read_batch_file"]
 
 _BLOCK = 1 << 20
-_GZIP_MAGIC = b"\x1f\x8b"
+_SNIFF = 1 << 16
+"""Bytes looked at to tell what a file holds (its magic bytes, a binary first line)."""
+_ONLY_CSV = "uploads must be CSV (optionally gzip/bzip2/zstd-compressed)"
+# A bzip2 stream: "BZh", the block size, then a block's or the end-of-stream's magic (so
+# that a CSV header starting "BZh" is not taken for one).
+_BZIP2 = re.compile(rb"BZh[1-9](?:1AY&SY|\x17rE8P\x90)")
+_ZSTD = b"\x28\xb5\x2f\xfd"
+_GZIP = b"\x1f\x8b"
+# Files people upload by mistake, known by their first bytes, so the message can say what
+# the file is instead of quoting its bytes as a header.
+_NOT_CSV = {
+    b"PK\x03\x04": "a zip archive",
+    b"PK\x05\x06": "a zip archive",
+    b"PAR1": "a Parquet file",
+    b"\xfd7zXZ\x00": "an xz-compressed file",
+    b"7z\xbc\xaf\x27\x1c": "a 7-Zip archive",
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "an Excel 97-2003 workbook",
+    b"%PDF-": "a PDF document",
+    b"ARROW1": "an Arrow IPC file",
+}
+_UTF16 = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 class UnreadableFileError(ValueError):
-    """The file as a whole cannot be ingested: no header, repeated column names, broken gzip."""
+    """The file as a whole cannot be ingested: not CSV text, a broken compressed stream, no
+    header, repeated column names."""
 
 
 class MissingColumnsError(UnreadableFileError):
@@ -42,7 +68,14 @@ class MissingColumnsError(UnreadableFileError):
         """The missing source columns, as the mapping names them."""
         self.found = found
         super().__init__(f"{name} lacks required columns: {', '.join(missing)} "
-                         f"(found: {', '.join(found)})")
+                         f"(found: {_listed(found)})")
+
+
+def _listed(names: list[str], most: int = 30, width: int = 40) -> str:
+    """Names for a message, briefly: a header of garbage must not fill the ledger."""
+    shown = [n if len(n) <= width else f"{n[:width - 1]}…" for n in names[:most]]
+    more = [f"… ({len(names) - most} more)"] if len(names) > most else []
+    return ", ".join(shown + more)
 
 
 def read_batch_file(stream: BinaryIO, mapping: Mapping, *, name: str = "file",
@@ -50,7 +83,7 @@ def read_batch_file(stream: BinaryIO, mapping: Mapping, *, name: str = "file",
     """The file's records as `mapping.dataset` rows, at most `chunk_rows` records a chunk.
 
     The header is read and checked by this call, so a file that cannot be ingested at
-    all fails before any chunk exists; only a broken gzip stream can fail later. Bad
+    all fails before any chunk exists; only a broken compressed stream can fail later. Bad
     rows never fail: each chunk's landed plus quarantined rows are its records. Blank
     lines are not records. `name` is only used in messages.
     """
@@ -74,7 +107,7 @@ def _header(records: _Records, lines: _Lines, mapping: Mapping, name: str) -> li
     repeated = sorted({column for column in names if names.count(column) > 1})
     if repeated:
         raise UnreadableFileError(f"{name}: the header repeats column names: "
-                                  f"{', '.join(map(repr, repeated))}")
+                                  f"{_listed(list(map(repr, repeated)))}")
     missing = [column for column in mapping.required_columns() if column not in names]
     if missing:
         raise MissingColumnsError(name, missing, names)
@@ -215,7 +248,8 @@ def count_records(stream: BinaryIO, mapping: Mapping, *, name: str = "file") -> 
     """Data records in a file that is rejected whole, so its rows are still accounted for.
 
     Counts as the reader would (the mapping's delimiter and quote, blank lines skipped,
-    undecodable bytes tolerated); a broken gzip stream counts the records before the break.
+    undecodable bytes tolerated); a broken compressed stream counts the records before the
+    break, and a file that is not CSV text at all (a zip archive, say) counts none.
     """
     lines = (line.decode(mapping.csv.encoding, errors="replace")
              for line in _split_lines(_blocks(stream, name)))
@@ -250,35 +284,117 @@ def _split_lines(blocks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _blocks(stream: BinaryIO, name: str) -> Iterator[bytes]:
-    """The file's bytes, gunzipped if they start with the gzip magic."""
-    head = stream.read(_BLOCK)
-    while 0 < len(head) < len(_GZIP_MAGIC) and (more := stream.read(_BLOCK)):
-        head += more  # a stream may return little at a time
-    if not head.startswith(_GZIP_MAGIC):
-        while head:
-            yield head
-            head = stream.read(_BLOCK)
+    """The file's bytes, decompressed when their magic says gzip, bzip2 or zstd.
+
+    Only what the bytes are counts, never the file's name. Content that is plainly not CSV
+    text is refused before anything is read as CSV.
+    """
+    source = _Source(stream)
+    codec = _codec(source.peek(_SNIFF))
+    if codec is None:
+        blocks: Iterator[bytes] = iter(lambda: source.read(_BLOCK), b"")
+    else:
+        blocks = _decompressed(source, codec, name)
+    head = b""
+    for block in blocks:
+        head += block
+        if len(head) >= _SNIFF:
+            break
+    _refuse_non_csv(head, name, codec)
+    yield from chain([head] if head else [], blocks)
+
+
+def _codec(head: bytes) -> str | None:
+    if head.startswith(_GZIP):
+        return "gzip"
+    if _BZIP2.match(head):
+        return "bzip2"
+    if head.startswith(_ZSTD):
+        return "zstd"
+    return None
+
+
+def _refuse_non_csv(head: bytes, name: str, codec: str | None) -> None:
+    """Raise a short message naming what the content is, when it is plainly not CSV text."""
+    kind = _not_csv(head)
+    if kind is None:
         return
-    gunzipped = gzip.GzipFile(fileobj=_Prepended(head, stream), mode="rb")
-    try:
-        while block := gunzipped.read(_BLOCK):
-            yield block
-    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-        raise UnreadableFileError(f"{name} is not a readable gzip file ({error})") from None
+    advice = ("uploads must be CSV in an ASCII-compatible encoding such as UTF-8"
+              if kind == "UTF-16 text" else _ONLY_CSV)
+    what = f"is {codec}-compressed, but holds {kind}" if codec else f"is {kind}"
+    raise UnreadableFileError(f"{name} {what}; {advice}")
 
 
-class _Prepended:
-    """A stream whose first bytes were already read (to look for the gzip magic)."""
+def _not_csv(head: bytes) -> str | None:
+    """What content starting with `head` is, when it is plainly not CSV text."""
+    if (inner := _codec(head)) is not None:
+        return f"{inner}-compressed data"
+    if head.startswith(_UTF16):
+        return "UTF-16 text"
+    for magic, what in _NOT_CSV.items():
+        if head.startswith(magic):
+            return what
+    # No header line of a CSV file holds a NUL byte; binary files nearly always do.
+    if b"\x00" in head.partition(b"\n")[0].partition(b"\r")[0]:
+        return "binary data, not CSV text"
+    return None
 
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self._head = head
+
+def _decompressed(source: _Source, codec: str, name: str) -> Iterator[bytes]:
+    """The decompressed bytes, a block at a time; a broken stream is an unreadable file
+    (what decompressed before the break has been yielded), a failing storage is not."""
+    read: Callable[[int], bytes]
+    if codec == "gzip":  # as gunzip reads: members one after another, zero padding allowed
+        read = gzip.GzipFile(fileobj=source, mode="rb").read1
+    else:
+        # Arrow, unlike Python's BZ2File, refuses bytes after the last bzip2 stream rather
+        # than dropping them; and Python 3.11 has no zstd.
+        arrow_codec = {"bzip2": "bz2", "zstd": "zstd"}[codec]
+        read = pa.CompressedInputStream(pa.PythonFile(source, mode="r"), arrow_codec).read
+    while True:
+        try:
+            block = read(_BLOCK)
+        except (EOFError, OSError, zlib.error) as error:
+            if source.failure is not None:
+                raise  # the storage failed, not the file: the caller retries
+            raise UnreadableFileError(f"{name} is not a readable {codec} file ({error})") from None
+        if not block:
+            return
+        yield block
+
+
+class _Source(io.RawIOBase):
+    """The file's stream, whose first bytes can be looked at before they are read, and
+    which remembers a failure of the stream itself (decompressors raise OSError for a
+    broken file as well as for a failing storage)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__()
         self._stream = stream
+        self._head = b""
+        self.failure: Exception | None = None
 
-    def read(self, size: int = -1) -> bytes:
+    def readable(self) -> bool:
+        return True
+
+    def peek(self, size: int) -> bytes:
+        """The first `size` bytes (fewer only when the file is shorter), still to be read."""
+        while len(self._head) < size and (more := self._read(size - len(self._head))):
+            self._head += more
+        return self._head
+
+    def read(self, size: int | None = -1) -> bytes:
         if not self._head:
-            return self._stream.read(size)
-        if size < 0:
-            data, self._head = self._head + self._stream.read(), b""
+            return self._read(size)
+        if size is None or size < 0:
+            data, self._head = self._head + self._read(-1), b""
         else:
             data, self._head = self._head[:size], self._head[size:]
         return data
+
+    def _read(self, size: int | None) -> bytes:
+        try:
+            return self._stream.read(size)
+        except Exception as error:
+            self.failure = error
+            raise

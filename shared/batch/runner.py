@@ -12,9 +12,11 @@ from typing import Protocol
 
 from shared.batch.ingest import BatchFileResult, ingest_batch_file
 from shared.batch.mapping import (
+    NAME_RULE,
     Mapping,
     MappingError,
     builtin_mappings,
+    is_mapping_name,
     load_mapping,
     load_mapping_text,
 )
@@ -31,11 +33,17 @@ class Upload:
 
     @classmethod
     def at(cls, lake: Lake, path: str) -> Upload:
-        """Recognise an upload from its lake path (a blob name or a filesystem path)."""
-        relative = lake.relative(path).split("/")
-        if len(relative) < 4 or relative[:2] != [Zone.RAW.value, "batch"]:
-            raise UploadError(f"{path!r} is not an upload: expected raw/batch/<mapping>/<file>")
-        return cls(path, relative[2], "/".join(relative[3:]))
+        """Recognise an upload from its lake path (a blob name, a filesystem path, or a path
+        relative to the lake root). The path read is rebuilt under the lake's upload folder,
+        so no name (`..`, an absolute or a relative path) can reach a file outside it."""
+        parts = lake.relative(path).split("/")
+        if (len(parts) < 4 or parts[:2] != [Zone.RAW.value, "batch"]
+                or not is_mapping_name(parts[2])
+                or any(part in ("", ".", "..") or "\\" in part for part in parts[3:])):
+            raise UploadError(
+                f"{path!r} is not an upload: expected raw/batch/<mapping>/<file> inside the "
+                f"lake, the mapping named by {NAME_RULE}, without '.', '..' or empty segments")
+        return cls(lake.path(Zone.RAW, "batch", *parts[2:]), parts[2], "/".join(parts[3:]))
 
 
 class UploadError(ValueError):
@@ -48,6 +56,8 @@ class PipelineRunner(Protocol):
 
 def mapping_for(lake: Lake, name: str) -> Mapping:
     """The lake's own mapping `_state/mappings/<name>.toml`, else the built-in one."""
+    if not is_mapping_name(name):
+        raise UploadError(f"{name!r} is not a mapping name: use {NAME_RULE}")
     custom = lake.path(Zone.STATE, "mappings", f"{name}.toml")
     if lake.exists(custom):
         return load_mapping_text(lake.read_bytes(custom).decode("utf-8"), lake.relative(custom))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from shared.cli import app, main
 from shared.events.contract import json_schema
 from shared.events.raw import raw_events
 from shared.lake import Lake
+from shared.lease import LeaseRecord, lease_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOPLAKE = ROOT / ".venv" / "bin" / "shoplake"
@@ -190,6 +192,85 @@ def test_configuration_errors_are_one_line_not_a_traceback(
     assert "LAKE_STORAGE_CONNECTION_STRING" in error and "Traceback" not in error
 
 
+UNUSABLE_LAKES = {
+    "s3://x": "unsupported lake URL 's3://x': use a local folder, az://container/path or "
+              "abfss://container@account.dfs.core.windows.net/path",
+    "az://": "lake URL 'az://' names no container (az://container/path)",
+    "az://lake/x": "an az:// lake needs LAKE_STORAGE_CONNECTION_STRING",
+    "": "LAKE_URL must not be empty",
+    " ": "LAKE_URL must not be empty",
+    "abfss://bad": "lake URL 'abfss://bad' must look like "
+                   "abfss://container@account.dfs.core.windows.net/path",
+}
+
+
+@pytest.mark.parametrize("lake", UNUSABLE_LAKES)
+def test_an_unusable_lake_is_a_one_line_usage_error_for_every_command(
+        lake: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # where the default lake would be, were "" taken for unset
+    monkeypatch.delenv("LAKE_STORAGE_CONNECTION_STRING", raising=False)
+    export = tmp_path / "products.csv"
+    export.write_bytes(b"product_id\nP1\n")
+    commands = [["refresh"], ["refresh", "--json"], ["train"], ["recommend", "C1"],
+                ["nightly"], ["schema"], ["ingest-events", str(export)],
+                ["ingest-batch", str(export), "--mapping", "shop_products", "--json"],
+                ["simulate", "--out", str(tmp_path / "out"), "--days", "1",
+                 "--sessions-per-day", "10", "--products", "30", "--customers", "10"]]
+
+    for command in commands:
+        result = runner.invoke(app, ["--lake", lake, *command])
+
+        assert result.exit_code == 2, (command, result.output, result.exception)
+        assert result.stdout == ""
+        assert result.stderr.count("\n") == 1, (command, result.stderr)
+        assert UNUSABLE_LAKES[lake] in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["products.csv"]
+
+
+def test_error_messages_keep_their_brackets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys) -> None:
+    """Printed as they are, not as rich markup (which ate "[columns]")."""
+    mapping = tmp_path / "acme.toml"
+    mapping.write_text('dataset = "products"\n[columns]\nname = "n"\n')
+    export = tmp_path / "products.csv"
+    export.write_bytes(b"[sku],name\nP1,Mug\n")
+    lake = str(tmp_path / "lake")
+    monkeypatch.setattr("sys.argv", ["shoplake", "--lake", lake, "ingest-batch", str(export),
+                                     "--mapping", str(mapping)])
+
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    rejected = runner.invoke(app, ["--lake", lake, "ingest-batch", str(export), "--mapping",
+                                   "shop_products", "--json"])
+
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "product_id is required by products: map it in [columns] or give it a value in " \
+           "[defaults]" in error
+    assert rejected.exit_code == 1
+    assert "rejected: products.csv lacks required columns: product_id (found: [sku], name)\n" \
+           in rejected.stderr
+
+
+def test_ingest_batch_refuses_a_mapping_file_that_cannot_name_a_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    mapping = tmp_path / "...toml"  # a mapping named "..": its uploads went to raw/
+    mapping.write_text('dataset = "products"\n[columns]\nproduct_id = "product_id"\n')
+    export = tmp_path / "products.csv"
+    export.write_bytes(b"product_id\nP1\n")
+    lake = tmp_path / "lake"
+    monkeypatch.setattr("sys.argv", ["shoplake", "--lake", str(lake), "ingest-batch",
+                                     str(export), "--mapping", str(mapping)])
+
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+
+    assert exit_info.value.code == 2
+    assert "'..' cannot name a mapping" in capsys.readouterr().err
+    assert not (lake / "raw").exists()
+
+
 def test_sending_to_eventhub_without_configuration_says_what_to_set(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
     monkeypatch.delenv("EVENTHUB_CONNECTION", raising=False)
@@ -246,3 +327,24 @@ def test_serve_answers_over_real_http(tmp_path: Path, shop_bodies: list[bytes]) 
         server.terminate()
         server.wait(timeout=30)
     assert raw_events(Lake.open(str(tmp_path / "lake"))).count_rows() == 3
+
+
+@pytest.mark.parametrize("command", [["refresh"], ["train"]])
+def test_a_writer_while_another_run_holds_the_lake_exits_75_naming_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, command: list[str]) -> None:
+    lake = Lake.open(str(tmp_path / "lake"))
+    # The nightly run, on another machine, holds the lake.
+    holder = LeaseRecord("nightly-2026-12-03", "2026-12-03T02:00:00+00:00",
+                         {"func-worker-7/312": time.time() + 60})
+    lake.write_bytes_if(lease_path(lake), holder.to_json(), None)
+    monkeypatch.setenv("LAKE_LEASE_WAIT_SECONDS", "0")
+    monkeypatch.setattr("sys.argv", ["shoplake", "--lake", lake.url, *command])
+
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+
+    assert exit_info.value.code == 75
+    error = capsys.readouterr().err
+    assert error.startswith("lake busy: ") and error.count("\n") == 1
+    assert ("run nightly-2026-12-03 (func-worker-7/312) since 2026-12-03T02:00:00+00:00"
+            in error)

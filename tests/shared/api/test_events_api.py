@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+from dataclasses import replace
+
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
 from shared.api import create_app
+from shared.events.ingest import EventBatch, IngestResult, Reject
 from shared.events.raw import ingest_totals, raw_events
 from shared.services import Services
 from shared.settings import Settings
@@ -140,3 +145,43 @@ def test_storage_failure_is_a_json_500_without_a_trace(tmp_path) -> None:
     assert response.status_code == 500
     assert response.json() == {"error": "internal_error",
                                "message": "the server failed; the error is logged"}
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_a_large_reject_report_is_built_off_the_event_loop(services: Services) -> None:
+    """Building the report of a request full of bad events takes seconds at the request
+    limit: on the event loop, it would stall every other request (even /api/health)."""
+    report_read_on_loop: list[bool] = []
+
+    class Watched(list):
+        """The rejects, noting whether the report reads them on the event loop."""
+
+        def __iter__(self) -> Iterator[Reject]:
+            report_read_on_loop.append(_on_event_loop())
+            return super().__iter__()
+
+    ingest = services.ingest
+
+    def ingest_watched(batch: EventBatch) -> IngestResult:
+        result = ingest(batch)
+        return replace(result, rejects=Watched(result.rejects))
+
+    services.ingest = ingest_watched  # type: ignore[method-assign]
+    client = TestClient(create_app(services))
+
+    response = client.post("/api/events", content=b"{}\n" * 5000, headers=NDJSON)
+
+    assert response.status_code == 400
+    report = response.json()
+    assert (report["received"], report["quarantined"], len(report["rejects"])) == (5000,) * 3
+    assert report["rejects"][0] == {"index": 0, "reason": "missing_field",
+                                    "field": report["rejects"][0]["field"],
+                                    "detail": report["rejects"][0]["detail"]}
+    assert report_read_on_loop and not any(report_read_on_loop)

@@ -260,6 +260,46 @@ def test_a_session_body_that_is_not_json_is_a_400(client: TestClient) -> None:
     assert_bad_request(response)
 
 
+@pytest.fixture(scope="module")
+def small_limit_client(served_services: Services) -> TestClient:
+    lake = served_services.lake
+    return TestClient(create_app(Services(lake_settings(lake, max_request_bytes=1000),
+                                          lake=lake)))
+
+
+def test_a_session_body_over_the_request_limit_is_a_413(small_limit_client: TestClient) -> None:
+    body = orjson.dumps({"items": ["P00001"] * 200})  # valid, and over 1000 bytes
+
+    by_length = small_limit_client.post("/api/recommendations", content=body,
+                                        headers={"content-type": "application/json"})
+    streamed = small_limit_client.post("/api/recommendations",
+                                       content=(body[i:i + 100] for i in range(0, len(body), 100)),
+                                       headers={"content-type": "application/json"})
+
+    for response in (by_length, streamed):
+        assert response.status_code == 413
+        assert response.json() == {"error": "payload_too_large",
+                                   "message": "request body is larger than 1000 bytes"}
+
+
+def test_a_session_body_under_the_limit_is_still_validated_and_answered(
+        small_limit_client: TestClient) -> None:
+    answered = small_limit_client.post("/api/recommendations", json={"items": ["P00001"]})
+    invalid = small_limit_client.post("/api/recommendations", json={"items": [], "k": 0})
+
+    assert answered.status_code == 200 and set(answered.json()) == REPORT_FIELDS
+    assert invalid.status_code == 400 and invalid.json()["error"] == "bad_request"
+
+
+def test_the_session_body_is_documented_with_its_limit(client: TestClient) -> None:
+    document = client.get("/api/openapi.json").json()
+    operation = document["paths"]["/api/recommendations"]["post"]
+
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/SessionRequest"}
+    assert "413" in operation["responses"]
+
+
 # -- before the first training ------------------------------------------------------------
 
 def test_no_model_yet_is_a_503_with_a_json_error(services: Services) -> None:

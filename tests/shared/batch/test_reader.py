@@ -1,14 +1,17 @@
-"""Reading real CSV bytes: encodings, line endings, quoting, gzip, headers, chunking."""
+"""Reading real CSV bytes: encodings, line endings, quoting, compression, headers, chunking."""
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
 import io
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -159,6 +162,130 @@ def test_broken_gzip_is_unreadable(tmp_path: Path) -> None:
     data = gzip.compress(b"id,name,price\n" + b"P1,Mug,1\n" * 1000)
     with pytest.raises(UnreadableFileError, match=r"cut\.csv\.gz is not a readable gzip"):
         read(write(tmp_path, data[:-20], "cut.csv.gz"))
+
+
+def zstd_compress(data: bytes) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, "zstd") as out:
+        out.write(data)
+    return sink.getvalue().to_pybytes()
+
+
+COMPRESS = {"gzip": gzip.compress, "bzip2": bz2.compress, "zstd": zstd_compress}
+ONLY_CSV = "; uploads must be CSV (optionally gzip/bzip2/zstd-compressed)"
+
+
+@pytest.mark.parametrize("codec", COMPRESS)
+def test_bzip2_and_zstd_are_detected_by_content_like_gzip(tmp_path: Path, codec: str) -> None:
+    compress = COMPRESS[codec]
+    data = b"id,name,price\nP1,Mug,1\nP2,Cup,x\n" + b"P3,Tea,2\n" * 5000
+    plain = read(write(tmp_path, data, "plain.csv"))
+    assert read(write(tmp_path, compress(data), "looks-plain.csv")) == plain
+    # Concatenated streams are one file, as the command-line tools read them.
+    half = data.index(b"P3")
+    assert read(write(tmp_path, compress(data[:half]) + compress(data[half:]), "parts")) == plain
+
+
+@pytest.mark.parametrize("name", ["export.csv.gz", "export.csv.bz2", "export.csv.zst"])
+def test_a_plain_csv_is_read_as_csv_whatever_its_name(tmp_path: Path, name: str) -> None:
+    data = b"id,name,price\nP1,Mug,1\nP2,Cup,x\n"
+    assert read(write(tmp_path, data, name)) == read(write(tmp_path, data, "export.csv"))
+
+
+def test_a_header_that_starts_like_the_bzip2_magic_is_plain_csv(tmp_path: Path) -> None:
+    landed, _ = read(write(tmp_path, b"BZh9,id,price\nx,P1,1\n"))
+    assert landed["product_id"].to_pylist() == ["P1"]
+
+
+# zstd frames carry no checksum unless the writer asks for one: a corrupted zstd body
+# decompresses to wrong bytes, whose rows are quarantined one by one.
+BROKEN = [(codec, damage) for codec in COMPRESS for damage in ("truncated", "trailing", "corrupted")
+          if (codec, damage) != ("zstd", "corrupted")]
+
+
+@pytest.mark.parametrize(("codec", "damage"), BROKEN)
+def test_a_broken_compressed_stream_is_unreadable(tmp_path: Path, codec: str,
+                                                  damage: str) -> None:
+    data = COMPRESS[codec](b"id,name,price\n" + b"".join(b"P%d,Mug,%d\n" % (i, i)
+                                                         for i in range(20_000)))
+    if damage == "truncated":
+        data = data[:-20]
+    elif damage == "trailing":
+        data += b"not compressed"
+    else:
+        middle = len(data) // 2
+        data = data[:middle] + bytes(b ^ 0x55 for b in data[middle:middle + 64]) + \
+            data[middle + 64:]
+    with pytest.raises(UnreadableFileError,
+                       match=rf"^cut\.csv is not a readable {codec} file \(.+\)$"):
+        read(write(tmp_path, data, "cut.csv"))
+
+
+def zip_bytes(data: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("export.csv", data)
+    return out.getvalue()
+
+
+def parquet_bytes() -> bytes:
+    out = pa.BufferOutputStream()
+    pq.write_table(pa.table({"id": ["P1"], "price": [1.0]}), out)
+    return out.getvalue().to_pybytes()
+
+
+CSV = b"id,name,price\n" + b"P1,Mug,1\n" * 2000
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (zip_bytes(CSV), "export.csv is a zip archive" + ONLY_CSV),
+    (parquet_bytes(), "export.csv is a Parquet file" + ONLY_CSV),
+    (bytes(range(256)) * 64, "export.csv is binary data, not CSV text" + ONLY_CSV),
+    (gzip.compress(parquet_bytes()), "export.csv is gzip-compressed, but holds a Parquet file"
+     + ONLY_CSV),
+    (bz2.compress(gzip.compress(CSV)), "export.csv is bzip2-compressed, but holds "
+     "gzip-compressed data" + ONLY_CSV),
+    (CSV.decode().encode("utf-16"), "export.csv is UTF-16 text; uploads must be CSV in an "
+     "ASCII-compatible encoding such as UTF-8"),
+], ids=["zip", "parquet", "binary", "parquet-in-gzip", "gzip-in-bzip2", "utf-16"])
+def test_a_file_that_is_not_csv_is_unreadable_with_a_short_message(
+        tmp_path: Path, data: bytes, message: str) -> None:
+    with pytest.raises(UnreadableFileError) as raised:
+        read(write(tmp_path, data, "export.csv"))
+    assert str(raised.value) == message
+    assert count_records(io.BytesIO(data), PRODUCTS) == 0
+
+
+def test_a_header_of_garbage_is_quoted_briefly(tmp_path: Path) -> None:
+    garbage = bytes(range(0x80, 0x100)) * 64 + b"," + b"x" * 5000 + b"\n"
+    with pytest.raises(MissingColumnsError) as raised:
+        read(write(tmp_path, garbage * 2 + b",".join(b"c%d" % i for i in range(1000))))
+    assert len(str(raised.value)) < 500
+
+
+class _FailingStorage(io.RawIOBase):
+    """A stream whose storage fails after `good` bytes, as a dropped connection does."""
+
+    def __init__(self, data: bytes, good: int) -> None:
+        self._data = io.BytesIO(data)
+        self._good = good
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._data.tell() >= self._good:
+            raise OSError("storage is down")
+        return self._data.read(min(size, 4096) if size > 0 else 4096)
+
+
+@pytest.mark.parametrize("codec", [None, *COMPRESS])
+def test_a_storage_failure_is_raised_not_taken_for_a_broken_file(codec: str | None) -> None:
+    data = b"id,name,price\n" + b"".join(b"P%d,Mug %d,%d\n" % (i, i * 7919 % 1013, i)
+                                         for i in range(200_000))
+    data = COMPRESS[codec](data) if codec else data
+    with pytest.raises(OSError, match="storage is down"):
+        list(read_batch_file(_FailingStorage(data, len(data) // 2), PRODUCTS))
 
 
 @pytest.mark.parametrize("compress", [False, True])
