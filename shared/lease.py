@@ -118,6 +118,9 @@ class _Holding:
         self.policy = policy
         self.me = f"{HOST}/{os.getpid()}"
         self.steps = 0
+        """Blocks of the run open in this process."""
+        self.taking = threading.Lock()
+        self.taken = False
         self.lost: str | None = None
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
@@ -248,22 +251,31 @@ def hold(lake: Lake, policy: LeasePolicy, run: str | None = None, *, keep: bool 
         run = enclosing[1] if enclosing and enclosing[0] == lake.url else new_run_id()
     key = (lake.url, run)
     with _holdings_lock:
-        holding = _holdings.get(key)
-        if holding is None:
-            holding = _Holding(lake, run, policy)
-            holding.acquire(sleep)
-            holding.start_heartbeat()
-            _holdings[key] = holding
+        holding = _holdings.setdefault(key, _Holding(lake, run, policy))
         holding.steps += 1
+    try:
+        with holding.taking:  # waiting for the lake blocks this run's blocks only
+            if not holding.taken:
+                holding.acquire(sleep)
+                holding.start_heartbeat()
+                holding.taken = True
+    except BaseException:
+        _block_ended(key, holding, keep)
+        raise
     token = _enclosing.set(key)
     try:
         yield run
     finally:
         _enclosing.reset(token)
-        with _holdings_lock:
-            holding.steps -= 1
-            if holding.steps == 0:
-                del _holdings[key]
+        _block_ended(key, holding, keep)
+
+
+def _block_ended(key: tuple[str, str], holding: _Holding, keep: bool) -> None:
+    with _holdings_lock:
+        holding.steps -= 1
+        if holding.steps == 0:
+            del _holdings[key]
+            if holding.taken:
                 holding.leave(keep)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,3 +209,24 @@ def test_the_lease_record_is_plain_json(local_lake: Lake) -> None:
         stored = orjson.loads(lake.read_bytes(lease_path(lake)))
     assert stored["run"] == "nightly-3" and stored["since"]
     lake.release_writer("nightly-3")
+
+
+def test_a_run_waiting_in_one_thread_does_not_block_another_finishing(local_lake: Lake
+                                                                      ) -> None:
+    lake = lake_with(local_lake, LeasePolicy(ttl_s=30.0, wait_s=20.0, keep_s=0.0))
+    first_holds, outcome = threading.Event(), []
+
+    def first() -> None:
+        with lake.writer("first"):
+            first_holds.set()
+            time.sleep(0.5)  # the second run is waiting by now
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_holds.wait()
+    with lake.writer("second") as run:
+        outcome.append(run)
+    thread.join()
+
+    assert outcome == ["second"]
+    lake.release_writer("second")
