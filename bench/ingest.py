@@ -3,9 +3,11 @@
 Compared in the same run, on the same Event Hubs-shaped batches of 1,000 bodies:
 - floor: each batch parsed in bulk by `pyarrow.json` and written to Parquet, no validation;
 - naive: per-event `json.loads`, per-field Python checks, a Parquet file per batch;
-- ours on clean batches, and on batches with 1% poison events.
+- ours on clean batches, on batches with 1% poison events (every kind of fault), and on
+  batches where 10% and 100% of the bodies are unparseable (cut off mid-write).
 Each variant runs `--repeat` times, interleaved, and the best time counts (machines are
-noisy). The last line is one JSON object.
+noisy). The last line is one JSON object; every rate in it comes with its ratio to a
+baseline measured in the same run (the floor, or ours on clean batches).
 """
 
 from __future__ import annotations
@@ -45,6 +47,13 @@ def simulated_events(count: int) -> EventStream:
     shop = simulate_shop(ShopConfig(seed=42, start=date(2026, 9, 1), days=60, products=2000,
                                     customers=20_000, sessions_per_day=3000))
     return event_stream(shop.days(), limit=count)
+
+
+def cut_off(bodies: list[bytes], rate: float, seed: int) -> list[bytes]:
+    """`bodies` with about `rate` of them cut off halfway: bad JSON, nothing else wrong."""
+    chosen = np.random.default_rng(seed).random(len(bodies)) < rate
+    return [body[: len(body) // 2] if cut else body
+            for body, cut in zip(bodies, chosen, strict=True)]
 
 
 def run_ours(batches: list[EventBatch], workdir: Path) -> float:
@@ -137,18 +146,24 @@ def main() -> None:
     stream = simulated_events(args.events)
     bodies, keys, enqueued = stream.bodies, stream.keys, stream.enqueued_at
     poisoned, _ = inject_faults(bodies, 0.01, seed=1)
-    clean = list(eventhub_batches(bodies, keys, enqueued, batch_size=args.batch_size))
-    dirty = list(eventhub_batches(poisoned, keys, enqueued, batch_size=args.batch_size))
+
+    def batches(of: list[bytes]) -> list[EventBatch]:
+        return list(eventhub_batches(of, keys, enqueued, batch_size=args.batch_size))
+
+    clean, dirty = batches(bodies), batches(poisoned)
+    cut_10, cut_100 = batches(cut_off(bodies, 0.10, seed=2)), batches(cut_off(bodies, 1.0, seed=3))
     seconds = best_of(args.repeat, {
         "ours": lambda d: run_ours(clean, d),
         "floor": lambda d: run_floor(clean, d),
         "naive": lambda d: run_naive(clean, d),
         "ours_1pct_poison": lambda d: run_ours(dirty, d),
+        "ours_10pct_unparseable": lambda d: run_ours(cut_10, d),
+        "ours_100pct_unparseable": lambda d: run_ours(cut_100, d),
     })
     n = len(bodies)
     rate = {name: n / s for name, s in seconds.items()}
     for name, value in rate.items():
-        print(f"{name:>18}: {value:>10,.0f} events/s  ({seconds[name]:.3f} s)")
+        print(f"{name:>23}: {value:>10,.0f} events/s  ({seconds[name]:.3f} s)")
     print(json.dumps({
         "bench": "ingest",
         "events": n,
@@ -157,8 +172,15 @@ def main() -> None:
         "floor_events_per_s": round(rate["floor"]),
         "ratio_vs_floor": round(rate["ours"] / rate["floor"], 3),
         "naive_events_per_s": round(rate["naive"]),
+        "naive_ratio_vs_floor": round(rate["naive"] / rate["floor"], 3),
         "poison_1pct_events_per_s": round(rate["ours_1pct_poison"]),
         "poison_1pct_ratio_vs_floor": round(rate["ours_1pct_poison"] / rate["floor"], 3),
+        "poison_1pct_ratio_vs_clean": round(rate["ours_1pct_poison"] / rate["ours"], 3),
+        "unparseable_10pct_events_per_s": round(rate["ours_10pct_unparseable"]),
+        "unparseable_10pct_ratio_vs_clean": round(rate["ours_10pct_unparseable"] / rate["ours"], 3),
+        "unparseable_100pct_events_per_s": round(rate["ours_100pct_unparseable"]),
+        "unparseable_100pct_ratio_vs_clean": round(
+            rate["ours_100pct_unparseable"] / rate["ours"], 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }))
 

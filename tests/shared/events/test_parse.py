@@ -83,8 +83,14 @@ def test_each_row_parses_as_it_would_alone(items: list) -> None:
     (b'{"event_id": 7}', "wrong_type", "event_id"),
     (b'{"customer_id": {"id": 1}}', "wrong_type", "customer_id"),
     (b'{"event_id": "a", "event_id": "b"}', "bad_json", "event_id"),
-    (b'{"unit_price": 1e400}', "bad_json", None),
     (b"{} {}", "bad_json", None),
+    (b'{"quantity": NaN}', "bad_json", "quantity"),
+    (b'{"unit_price": -Infinity}', "bad_json", "unit_price"),
+    (b'{"extra": [Infinity]}', "bad_json", None),
+    (b'{"extra": ' + b"[" * 1024 + b"]" * 1024 + b"}", "bad_json", None),
+    (b'\xef\xbb\xbf{"event_id": "x"}', "bad_json", None),
+    (b'{"event_id": "\\ud800"}', "bad_json", None),
+    (b'{"quantity": "x", "quantity": 2}', "bad_json", "quantity"),
 ])
 def test_problem_rows_are_named_and_do_not_spoil_the_batch(body: bytes, reason: str,
                                                            field: str | None) -> None:
@@ -125,3 +131,18 @@ def test_skipped_rows_parse_as_empty() -> None:
 
     assert parsed.path == "bulk"
     assert parsed.table.column("event_id").to_pylist() == ["a", None]
+
+
+def test_numbers_beyond_a_double_are_json_and_read_as_infinities() -> None:
+    parsed = parse_bodies([b'{"unit_price": 1e400, "quantity": -1' + b"0" * 400 + b"}"])
+
+    assert parsed.problems == {}
+    assert parsed.table.select(["unit_price", "quantity"]).to_pylist() == [
+        {"unit_price": float("inf"), "quantity": float("-inf")}]
+
+
+def test_nan_and_infinity_in_strings_are_just_text() -> None:
+    parsed = parse_bodies([b'{"query": "NaN or Infinity", "event_id": "I\\"N"}'])
+
+    assert (parsed.path, parsed.problems) == ("bulk", {})  # read as it is, not screened
+    assert parsed.table["query"].to_pylist() == ["NaN or Infinity"]

@@ -155,3 +155,54 @@ def test_charset_check_handles_slices_chunks_nulls_and_non_ascii() -> None:
 
     assert _outside_charset(column, allowed).tolist() == [
         False, False, False, True, True, False, False]
+
+
+def strict_json(body: bytes) -> object:
+    """`body` as RFC 8259 JSON with unique names (I-JSON), else ValueError: no NaN or
+    Infinity, no repeated key (Python's json module takes both)."""
+    def unique(pairs: list[tuple[str, object]]) -> dict:
+        if len({name for name, _ in pairs}) != len(pairs):
+            raise ValueError("a name appears twice")
+        return dict(pairs)
+
+    def constant(token: str) -> float:
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(body, parse_constant=constant, object_pairs_hook=unique)
+
+
+def written_as(field: str, text: str, event_type: str = "purchase") -> bytes:
+    event = changed(event_type=event_type, rating=4 if event_type == "review" else ...)
+    return orjson.dumps({**event, field: 0}).replace(f'"{field}":0'.encode(),
+                                                     f'"{field}":{text}'.encode())
+
+
+TRICKY = [
+    *(written_as("schema_version", text) for text in (
+        "1", "1.0", "1e0", "10e-1", "1.5", "2", "NaN", "Infinity", "true", '"1"', "1e400",
+        str(2**70), "-1")),
+    *(written_as("quantity", text) for text in (
+        "2", "2.0", "2e0", "1.5", "0", "NaN", "-Infinity", "true", '"2"', "1e400", "-1e400",
+        str(2**64), str(2**70), "1" + "0" * 400, "null")),
+    *(written_as("rating", text, "review") for text in (
+        "5", "5.0", "5.5", "6", "NaN", "Infinity", "1e400", "false")),
+    *(written_as("unit_price", text) for text in (
+        "9.99", "0", "-0.0", "1e-400", "1e6", "1000000.01", "NaN", "Infinity", "1e400",
+        '"9.99"')),
+    *(written_as("extra", text) for text in ("1e400", "NaN", '"NaN"', "[[[1]]]")),
+    orjson.dumps(VALID)[:-1] + b',"quantity":3}',
+    orjson.dumps(VALID)[:-1] + b',"event_id":"e-2"}',
+]
+
+
+@pytest.mark.parametrize("body", TRICKY, ids=lambda body: body.decode()[-40:])
+def test_tricky_bodies_get_the_verdict_of_the_published_schema(body: bytes) -> None:
+    """Where a body is JSON, the published JSON Schema decides; where it is not, it is
+    bad_json. (JSON Schema counts 1.0 and 1e0 as integers, and 1e400 is a number.)"""
+    [ours] = verdict(body)
+    try:
+        event = strict_json(body)
+    except ValueError:
+        assert ours is not None and ours[0] == "bad_json"
+        return
+    assert (ours is None) == SCHEMA_VALIDATOR.is_valid(event), ours
