@@ -32,6 +32,9 @@ __all__ = ["ConvertedChunk", "MissingColumnsError", "UnreadableFileError", "coun
            "read_batch_file"]
 
 _BLOCK = 1 << 20
+MAX_LINE_BYTES = 16 << 20
+"""Longest physical line read: far beyond any record (the csv module's field limit is
+128 KiB), and it bounds what one line can take of memory."""
 _SNIFF = 1 << 16
 """Bytes looked at to tell what a file holds (its magic bytes, a binary first line)."""
 _ONLY_CSV = "uploads must be CSV (optionally gzip/bzip2/zstd-compressed)"
@@ -89,7 +92,7 @@ def read_batch_file(stream: BinaryIO, mapping: Mapping, *, name: str = "file",
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, not {chunk_rows}")
-    lines = _Lines(_blocks(stream, name), mapping.csv.encoding)
+    lines = _Lines(_blocks(stream, name), mapping.csv.encoding, name)
     records = _Records(lines, mapping)
     header = _header(records, lines, mapping, name)
     return _chunks(records, lines, Converter(mapping, header), chunk_rows)
@@ -202,19 +205,19 @@ class _Lines:
     the lines kept when a chunk is complete are exactly that chunk's.
     """
 
-    def __init__(self, blocks: Iterator[bytes], encoding: str) -> None:
+    def __init__(self, blocks: Iterator[bytes], encoding: str, name: str) -> None:
         self.first = 1
         """Physical number of the first kept line."""
         self._kept: list[str] = []
         self._undecodable: dict[int, str] = {}
-        self._lines = self._decoded(blocks, encoding)
+        self._lines = self._decoded(_split_lines(blocks, name), encoding)
 
     def __iter__(self) -> Iterator[str]:
         return self._lines
 
-    def _decoded(self, blocks: Iterator[bytes], encoding: str) -> Iterator[str]:
+    def _decoded(self, lines: Iterator[bytes], encoding: str) -> Iterator[str]:
         keep = self._kept.append
-        for number, line in enumerate(_split_lines(blocks), start=1):
+        for number, line in enumerate(lines, start=1):
             try:
                 text = line.decode(encoding)
             except UnicodeDecodeError as error:
@@ -252,7 +255,7 @@ def count_records(stream: BinaryIO, mapping: Mapping, *, name: str = "file") -> 
     break, and a file that is not CSV text at all (a zip archive, say) counts none.
     """
     lines = (line.decode(mapping.csv.encoding, errors="replace")
-             for line in _split_lines(_blocks(stream, name)))
+             for line in _split_lines(_blocks(stream, name), name))
     rows = csv.reader(lines, delimiter=mapping.csv.delimiter, quotechar=mapping.csv.quote)
     records = 0
     try:
@@ -263,20 +266,35 @@ def count_records(stream: BinaryIO, mapping: Mapping, *, name: str = "file") -> 
     return max(records - 1, 0)  # the header
 
 
-def _split_lines(blocks: Iterator[bytes]) -> Iterator[bytes]:
+def _split_lines(blocks: Iterator[bytes], name: str) -> Iterator[bytes]:
     """Physical lines with their terminators: LF, CRLF or a lone CR, as the csv module
     sees them (the encodings allowed keep these bytes for these characters only).
 
-    A UTF-8 byte order mark before the first line is dropped, whatever the encoding.
+    A UTF-8 byte order mark before the first line is dropped, whatever the encoding. A
+    line is held whole until it ends, so one longer than MAX_LINE_BYTES makes the file
+    unreadable (a decompression bomb without line breaks would otherwise fill memory).
     """
-    rest = b""
+    pending: list[bytes] = []  # the start of a line still to end, in pieces
+    pending_bytes = 0
+    number = 1
     first = True
     for block in blocks:
-        lines = (rest + block).splitlines(keepends=True)
+        if b"\n" not in block and b"\r" not in block:
+            pending.append(block)
+            pending_bytes += len(block)
+            if pending_bytes > MAX_LINE_BYTES:
+                raise UnreadableFileError(
+                    f"{name}: line {number} is longer than {MAX_LINE_BYTES >> 20} MiB: not a "
+                    "CSV export (no record is that long)")
+            continue
+        lines = b"".join([*pending, block]).splitlines(keepends=True)
         rest = lines.pop()  # maybe incomplete, or a CR before an LF
+        pending, pending_bytes = [rest], len(rest)
         if first and lines:
             lines[0], first = lines[0].removeprefix(codecs.BOM_UTF8), False
+        number += len(lines)
         yield from lines
+    rest = b"".join(pending)
     if first:
         rest = rest.removeprefix(codecs.BOM_UTF8)
     if rest:

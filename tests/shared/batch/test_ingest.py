@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import tracemalloc
 from pathlib import Path
 
 import orjson
@@ -160,3 +161,26 @@ def test_the_blob_trigger_path_never_raises_for_what_a_file_holds(services: Serv
 
     assert (result.status, result.landed) == ("rejected", 0)
     assert result.reasons == {"unreadable_file": result.quarantined}
+
+
+def test_a_bomb_of_one_endless_line_is_refused_in_bounded_memory(local_lake: Lake,
+                                                                  tmp_path: Path) -> None:
+    """A line is held whole until it ends: 256 MiB of text without a line break, gzipped
+    to a quarter of a megabyte, was buffered whole (and re-copied at every block)."""
+    source = tmp_path / "bomb.csv.gz"
+    with gzip.open(source, "wb", compresslevel=1) as bomb:
+        bomb.write(HEADER)
+        for _ in range(256):
+            bomb.write(b"a" * (1 << 20))
+    tracemalloc.start()
+    try:
+        result = upload_file(local_lake, source, PRODUCTS)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert (result.status, result.reasons) == ("rejected", {"unreadable_file": 0})
+    assert result.error == ("bomb.csv.gz: line 2 is longer than 16 MiB: not a CSV export "
+                            "(no record is that long)")
+    assert peak < 128 * (1 << 20)
+    assert ledger(local_lake, result) == result.to_json()
