@@ -8,11 +8,20 @@ cores), each activity with the same retry policy as in Azure.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from durable.activities import activity_input, run_activity
-from durable.nightly import Call, NightlyInput, Parallel, StepFailed, Summary, Wait, nightly
+from durable.nightly import (
+    Call,
+    NightlyInput,
+    Parallel,
+    Request,
+    StepFailed,
+    Summary,
+    Wait,
+    nightly,
+)
 from shared.lease import new_run_id
 from shared.services import Services
 
@@ -22,9 +31,19 @@ Progress = Callable[[str], None]
 def run_nightly(services: Services, config: NightlyInput,
                 progress: Progress = lambda _: None,
                 sleep: Callable[[float], None] = time.sleep) -> Summary:
-    """Run the nightly definition to the end; a failed step is in the summary."""
+    """Run the nightly definition to the end; a failed step is in the summary.
+
+    The whole run is one process: it holds the lake throughout (its steps join), so if
+    the process dies the lake is free at once, instead of kept between steps as a
+    Durable run's is.
+    """
     writer = f"nightly-{new_run_id()}"
-    definition = nightly(config)
+    with services.lake.writer(writer, keep=False):
+        return _drive(services, writer, nightly(config), progress, sleep)
+
+
+def _drive(services: Services, writer: str, definition: Generator[Request, Any, Summary],
+           progress: Progress, sleep: Callable[[float], None]) -> Summary:
     result: Any = None
     failure: StepFailed | None = None
     while True:

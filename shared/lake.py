@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import logging
 import os
 import time
 import uuid
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+import orjson
 import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import DeltaTable, write_deltalake
@@ -41,6 +43,7 @@ AZURITE_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 STORAGE_SCOPE = "https://storage.azure.com/.default"
+logger = logging.getLogger("shoplake.lake")
 TOKEN_REFRESH_MARGIN_S = 300
 ORPHAN_GRACE_S = 3600.0
 """A temporary file older than this was left by a writer that died (writes take seconds)."""
@@ -334,6 +337,21 @@ class Lake:
         except FileNotFoundError:
             return Versioned(None, None)
 
+    def read_json(self, path: str) -> tuple[Any, str | None]:
+        """A JSON state file's value and version. The value is None when the file is absent
+        or damaged (not JSON: cut short by a storage that misbehaved, or emptied by an old
+        version's writer): callers take it as missing and write it anew, rather than fail
+        on it forever."""
+        stored = self.read_versioned(path)
+        if stored.data is None:
+            return None, None
+        try:
+            return orjson.loads(stored.data), stored.version
+        except orjson.JSONDecodeError:
+            logger.warning("%s is damaged (%d bytes, not JSON): taken as missing",
+                           self.relative(path), len(stored.data))
+            return None, stored.version
+
     def write_bytes_if(self, path: str, data: bytes, expected: str | None) -> str:
         """Replace the file only if it is still at version `expected` (None: only if it
         does not exist); else raise `StaleWriteError`. Returns the new version."""
@@ -397,15 +415,17 @@ class Lake:
                         continue
         return removed
 
-    def writer(self, run: str | None = None) -> AbstractContextManager[str]:
+    def writer(self, run: str | None = None, *, keep: bool | None = None
+               ) -> AbstractContextManager[str]:
         """Hold the lake's writer lease (see `shared.lease`) inside the block.
 
         `run` names a longer run this block is one step of (the nightly run's instance):
-        the run then keeps the lake after the block, until its last step releases it
-        (`release_writer`). Without one, the block joins the writer block it is nested in,
-        or is a run of its own, handed back at the end.
+        the run then keeps the lake after the block (unless `keep` is False), until its
+        last step releases it (`release_writer`). Without one, the block joins the writer
+        block it is nested in, or is a run of its own, handed back at the end.
         """
-        return lease.hold(self, self.lease_policy, run, keep=run is not None)
+        return lease.hold(self, self.lease_policy, run,
+                          keep=run is not None if keep is None else keep)
 
     def release_writer(self, run: str) -> bool:
         """The end of `run`: hand the lake back (False when the run held nothing)."""

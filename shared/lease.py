@@ -186,7 +186,7 @@ class _Holding:
         if self.lost is not None:
             return
         try:
-            self._update(drop)
+            self._update(drop, ended_ok=True)
         except Exception:  # never mask the step's own outcome: the entry expires anyway
             logger.warning("lease of run %s not handed back", self.run, exc_info=True)
 
@@ -194,13 +194,18 @@ class _Holding:
         """End the run's hold on the lake, whichever of its processes hold it."""
         self._update(lambda record, _: record.__init__())
 
-    def _update(self, change: Callable[[LeaseRecord, float], None]) -> None:
-        """Apply `change` to the record if this run still holds it (compare-and-swap)."""
+    def _update(self, change: Callable[[LeaseRecord, float], None], *,
+                ended_ok: bool = False) -> None:
+        """Apply `change` to the record if this run still holds it (compare-and-swap).
+        When it does not: `LeaseLostError`, or nothing if `ended_ok` (its last step
+        released it)."""
         while True:
             current = self.lake.read_versioned(self.path)
             record = LeaseRecord.parse(current.data)
             now = time.time()
             if record.run != self.run:
+                if ended_ok:
+                    return
                 raise LeaseLostError(
                     f"run {self.run} lost the writer lease of {self.lake.url}"
                     + (f" to {record.describe(now)}" if record.held(now) else "")

@@ -95,11 +95,11 @@ def ingest_batch_file(lake: Lake, path: str, mapping: Mapping,
     """Land the lake file at `path` (once per content) with `mapping`."""
     sha256 = file_digest(lake, path)
     ledger = ledger_path(lake, sha256)
-    if lake.exists(ledger):
-        recorded = orjson.loads(lake.read_bytes(ledger))
-        if recorded["status"] != "rejected":  # a rejected file may be retried with a new mapping
-            fields = {name: recorded[name] for name in BatchFileResult.__dataclass_fields__}
-            return BatchFileResult(**{**fields, "status": "duplicate"})
+    recorded, _ = lake.read_json(ledger)  # None: not landed yet (or its entry is damaged)
+    # A rejected file may be retried with a new mapping.
+    if recorded is not None and recorded["status"] != "rejected":
+        fields = {name: recorded[name] for name in BatchFileResult.__dataclass_fields__}
+        return BatchFileResult(**{**fields, "status": "duplicate"})
     landed_at = now or datetime.now(UTC)
     try:
         result = _land(lake, path, mapping, sha256, landed_at)

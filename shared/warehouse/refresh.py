@@ -29,6 +29,7 @@ the same tables when rerun (an activity retry); together they build what `refres
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,7 +57,16 @@ from shared.warehouse.sources import (
     raw_events_input,
     table_input,
 )
-from shared.warehouse.state import Plan, RefreshState, Snapshot, Watermark, fingerprint
+from shared.warehouse.state import (
+    DamagedPlanError,
+    Plan,
+    RefreshState,
+    Snapshot,
+    Watermark,
+    fingerprint,
+)
+
+logger = logging.getLogger("shoplake.refresh")
 
 CHUNK_BYTES = 64 * 1024 * 1024
 """Raw event Parquet read per query: bounds memory whatever the history's length."""
@@ -220,7 +230,7 @@ def refresh_kpis(lake: Lake, run_id: str | None = None) -> list[TableRefresh]:
     already finished (its answer lost on the way) finds its run done and does nothing."""
     with lake.writer():
         state = RefreshState(lake)
-        if run_id is not None and state.pending_plan() is None \
+        if run_id is not None and not state.has_pending_plan() \
                 and state.watermark().run_id == run_id:
             return []
         plan = _pending_plan(state, "refresh_kpis")
@@ -233,7 +243,10 @@ def refresh_kpis(lake: Lake, run_id: str | None = None) -> list[TableRefresh]:
 
 
 def _pending_plan(state: RefreshState, step: str) -> Plan:
-    plan = state.pending_plan()
+    try:
+        plan = state.pending_plan()
+    except DamagedPlanError as error:
+        raise NoPlannedRefreshError(f"{step}: {error}: run plan_refresh first") from None
     if plan is None:
         raise NoPlannedRefreshError(
             f"{step}: no planned refresh in _state/refresh/: run plan_refresh first")
@@ -289,7 +302,11 @@ class _Refresh:
 
     def plan(self, full: bool) -> tuple[Plan, bool]:
         """This refresh's plan, with an interrupted one's, saved; and whether there was one."""
-        pending = self.state.pending_plan()
+        try:
+            pending = self.state.pending_plan()
+        except DamagedPlanError as error:
+            logger.warning("%s", error)
+            pending = Plan(full=True)
         plan = self._plan(full)
         if pending is not None:
             plan = plan.union(pending)
@@ -301,12 +318,15 @@ class _Refresh:
         """Record the snapshot as refreshed, then drop the plan.
 
         The watermark is replaced only if it is still the one the plan started from (a
-        writer that lost the lake must not move it), or it is this plan's already.
+        writer that lost the lake must not move it), or is damaged; if it is this plan's
+        already, only the plan is dropped.
         """
-        if self.state.watermark().run_id == plan.run_id:  # written; the plan was not dropped
+        current = self.state.watermark()
+        if current.run_id == plan.run_id:  # written; the plan was not dropped
             self.state.clear_pending_plan()
             return
-        self.state.save_watermark(plan.watermark_version, Watermark(
+        self.state.save_watermark(current.version if current.damaged else
+                                  plan.watermark_version, Watermark(
             event_partitions={d.isoformat(): fingerprint(files)
                               for d, files in sorted(self.raw_files.items())},
             landed={dataset.value: names for dataset, names in self.landed.items()},

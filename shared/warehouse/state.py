@@ -20,11 +20,16 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import orjson
 import pyarrow.fs as pafs
 
 from shared.lake import Lake, Zone
+
+
+class DamagedPlanError(RuntimeError):
+    """The pending plan cannot be read (a storage left it cut short)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class Watermark:
     """The plan this watermark finished (a retried last step recognises its own run)."""
     version: str | None = field(default=None, compare=False)
     """The stored file's version (None: no watermark yet); not part of its content."""
+    damaged: bool = field(default=False, compare=False)
+    """The stored file is not a watermark (a storage cut it short): read as none."""
 
 
 @dataclass(frozen=True)
@@ -123,8 +130,7 @@ class Plan:
         }, option=orjson.OPT_INDENT_2)
 
     @classmethod
-    def from_json(cls, data: bytes) -> Plan:
-        raw = orjson.loads(data)
+    def from_json(cls, raw: dict[str, Any]) -> Plan:
         dates = {key: {date.fromisoformat(d) for d in raw[key]}
                  for key in ("event_dates", "order_dates", "sales_dates", "product_event_dates")}
         keys = {key: None if raw[key] is None else set(raw[key])
@@ -159,12 +165,13 @@ class RefreshState:
         self._partitions = lake.path(Zone.STATE, "refresh", "partitions")
 
     def watermark(self) -> Watermark:
-        stored = self._lake.read_versioned(self._watermark)
-        if stored.data is None:
-            return Watermark()
-        raw = orjson.loads(stored.data)
+        """The last refresh's watermark; none (everything counts as changed) when there is
+        none yet or it is damaged."""
+        raw, version = self._lake.read_json(self._watermark)
+        if raw is None:
+            return Watermark(version=version, damaged=version is not None)
         return Watermark(raw["event_partitions"], raw["landed"], raw["calendar"],
-                         raw["refreshed_at"], raw.get("run_id"), stored.version)
+                         raw["refreshed_at"], raw.get("run_id"), version)
 
     def save_watermark(self, expected_version: str | None, watermark: Watermark) -> None:
         """Replace the watermark at `expected_version` (None: there is none yet); a
@@ -177,11 +184,19 @@ class RefreshState:
             "run_id": watermark.run_id,
         }, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS), expected_version)
 
+    def has_pending_plan(self) -> bool:
+        return self._lake.exists(self._pending)
+
     def pending_plan(self) -> Plan | None:
         """The plan of a refresh that started and did not finish, if any."""
-        if not self._lake.exists(self._pending):
+        if not self.has_pending_plan():
             return None
-        return Plan.from_json(self._lake.read_bytes(self._pending))
+        raw, _ = self._lake.read_json(self._pending)
+        if raw is None:
+            raise DamagedPlanError(
+                f"{self._lake.relative(self._pending)} is damaged: it no longer says what its "
+                "refresh had left to do; the next plan rebuilds everything")
+        return Plan.from_json(raw)
 
     def save_pending_plan(self, plan: Plan) -> None:
         self._lake.write_bytes(self._pending, plan.to_json())
