@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("shoplake.lease")
 
 HOST = socket.gethostname()
+POLL_S = 0.25
+"""How often a waiting writer looks at the lease again."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,23 @@ class LeaseRecord:
 
     @classmethod
     def parse(cls, data: bytes | None) -> LeaseRecord:
-        return cls() if not data else cls(**orjson.loads(data))
+        """The record; a free one when there is none or it is damaged (a storage cut it
+        short, a hand edit went wrong): its holder, if any, finds it lost at its next
+        renewal. Fields a newer version added are ignored."""
+        if not data:
+            return cls()
+        try:
+            raw = orjson.loads(data)
+            record = cls(run=raw.get("run"), since=raw.get("since"),
+                         holders={str(h): float(u) for h, u in raw.get("holders", {}).items()},
+                         kept_until=float(raw.get("kept_until") or 0.0))
+        except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+            logger.warning("the writer lease record is damaged (%d bytes): taken as free",
+                           len(data))
+            return cls()
+        if record.run is not None and not isinstance(record.run, str):
+            return cls()
+        return record
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.__dict__, option=orjson.OPT_INDENT_2)
@@ -124,6 +142,9 @@ class _Holding:
         self.lost: str | None = None
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
+        self._renewing = threading.Lock()
+        self.renewed = time.monotonic()
+        """When this process last renewed (or took) its entry."""
 
     @property
     def path(self) -> str:
@@ -141,6 +162,7 @@ class _Holding:
                     record = LeaseRecord(self.run, _iso(now))
                 record.holders = {**record.live_holders(now), self.me: now + self.policy.ttl_s}
                 if self._write(record, current.version):
+                    self.renewed = time.monotonic()
                     if new_run:  # a writer starting up: what dead writers left goes
                         self.lake.remove_orphans()
                     return
@@ -149,8 +171,9 @@ class _Holding:
             if left <= 0:
                 raise LakeBusyError(
                     f"the lake {self.lake.url} is being written by {record.describe(now)}; "
-                    "try again when it has finished")
-            sleep(min(left, 1.0))
+                    "try again when it has finished (the lease is "
+                    f"{self.lake.relative(self.path)}: delete it only if that run is gone)")
+            sleep(min(left, POLL_S))
 
     def start_heartbeat(self) -> None:
         self._stop.clear()
@@ -161,14 +184,34 @@ class _Holding:
     def _beat(self) -> None:
         while not self._stop.wait(self.policy.ttl_s / 3):
             try:
-                self._update(lambda record, now: record.holders.__setitem__(
-                    self.me, now + self.policy.ttl_s))
+                self.renew()
             except LeaseLostError as error:
-                self.lost = str(error)
                 logger.error("%s", error)
                 return
             except Exception:  # a storage hiccup: the next beat tries again
                 logger.warning("lease of run %s not renewed", self.run, exc_info=True)
+
+    def renew(self) -> None:
+        """Extend this process's entry (`LeaseLostError`, remembered, if the run lost it)."""
+        with self._renewing:
+            if self.lost is not None:
+                raise LeaseLostError(self.lost)
+            try:
+                self._update(lambda record, now: record.holders.__setitem__(
+                    self.me, now + self.policy.ttl_s))
+            except LeaseLostError as error:
+                self.lost = str(error)
+                raise
+            self.renewed = time.monotonic()
+
+    def ensure_held(self) -> None:
+        """Before a write: raise if the run lost the lake. Renew first when the last renewal
+        is older than half the lease time (this process was paused, or its heartbeat
+        starved): the entry may have expired meanwhile and the lake been taken."""
+        if self.lost is not None:
+            raise LeaseLostError(self.lost)
+        if time.monotonic() - self.renewed > self.policy.ttl_s / 2:
+            self.renew()
 
     def leave(self, keep: bool) -> None:
         """This process's last open step of the run ended."""
@@ -295,10 +338,10 @@ def release(lake: Lake, run: str) -> bool:
 
 
 def check_held(lake: Lake) -> None:
-    """Raise `LeaseLostError` when a run of this process lost the lake (before a write)."""
+    """Before a write: raise `LeaseLostError` when a run of this process lost the lake."""
     for (url, _), holding in list(_holdings.items()):
-        if url == lake.url and holding.lost:
-            raise LeaseLostError(holding.lost)
+        if url == lake.url and holding.taken:
+            holding.ensure_held()
 
 
 def _iso(moment: float) -> str:

@@ -110,6 +110,13 @@ class Settings(BaseSettings):
         description="Largest POST /api/events or POST /api/recommendations body; larger "
         "requests get 413.",
     )
+    max_request_events: int = Field(
+        100_000,
+        gt=0,
+        validation_alias="MAX_REQUEST_EVENTS",
+        description="Most events one POST /api/events may hold; more get 413 (each event, "
+        "even a rejected one, costs memory and a line of the report).",
+    )
     profiles_connection_string: str | None = Field(
         None,
         validation_alias="PROFILES_CONNECTION",

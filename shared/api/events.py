@@ -65,7 +65,8 @@ _REQUEST_BODY = {
         400: {"model": IngestReport | ErrorReport,
               "description": "Some events were rejected (a report), or the request holds "
               "no events (an error)"},
-        413: {"model": ErrorReport, "description": "Body larger than MAX_REQUEST_BYTES"},
+        413: {"model": ErrorReport, "description": "Body larger than MAX_REQUEST_BYTES, or "
+              "more events than MAX_REQUEST_EVENTS"},
         415: {"model": ErrorReport, "description": "Not JSON or NDJSON"},
     },
     openapi_extra={"requestBody": _REQUEST_BODY},
@@ -89,6 +90,11 @@ def _ingest(services: Services, body: bytes, content_type: str | None) -> tuple[
         raise HTTPException(415, {"message": str(error)}) from None
     if not bodies:
         raise HTTPException(400, {"message": "the request holds no events"})
+    limit = services.settings.max_request_events
+    if len(bodies) > limit:
+        raise HTTPException(413, {"message": f"the request holds {len(bodies)} events; at "
+                                  f"most {limit} are taken at once (MAX_REQUEST_EVENTS): "
+                                  "send them in smaller requests"})
     result = services.ingest(EventBatch.from_http(bodies, body, datetime.now(UTC)))
     report = {
         "batch": result.batch,

@@ -44,7 +44,8 @@ from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from shared.batch.datasets import Dataset
-from shared.lake import Lake, Zone
+from shared.lake import Lake, StaleWriteError, Zone
+from shared.lease import LeaseLostError
 from shared.warehouse.engine import Engine, date_list, references
 from shared.warehouse.models import BY_NAME, MODELS, Model
 from shared.warehouse.sources import (
@@ -182,6 +183,7 @@ def refresh_partition(lake: Lake, day: date) -> list[TableRefresh]:
             raise RefreshStepError(
                 f"refresh_partition: {day} is not a date of the planned refresh")
         with _Refresh(lake, plan.snapshot) as run:
+            run.plan_in_hand = plan
             for name, dates in (("stg_events", plan.event_dates),
                                 ("stg_order_lines", plan.order_dates)):
                 if day in dates:
@@ -202,6 +204,7 @@ def refresh_dimensions(lake: Lake) -> list[TableRefresh]:
                 f"refresh_dimensions: run refresh_partition first for {len(missing)} planned"
                 f" date(s): {', '.join(d.isoformat() for d in sorted(missing))}")
         with _Refresh(lake, plan.snapshot) as run:
+            run.plan_in_hand = plan
             run.unplanned_partitioned_tables()
             run.processed_snapshots(plan)
             run.dimensions(plan)
@@ -218,6 +221,7 @@ def refresh_facts(lake: Lake) -> list[TableRefresh]:
         if plan.calendar is None:
             raise RefreshStepError("refresh_facts: run refresh_dimensions first")
         with _Refresh(lake, plan.snapshot) as run:
+            run.plan_in_hand = plan
             run.facts(plan)
         plan.facts_done = True
         state.save_pending_plan(plan)
@@ -237,6 +241,7 @@ def refresh_kpis(lake: Lake, run_id: str | None = None) -> list[TableRefresh]:
         if not plan.facts_done:
             raise RefreshStepError("refresh_kpis: run refresh_facts first")
         with _Refresh(lake, plan.snapshot) as run:
+            run.plan_in_hand = plan
             run.global_kpis(plan)
             run.finish(plan)
     return run.ordered_tables()
@@ -281,6 +286,8 @@ class _Refresh:
             for day, files in snapshot.event_files.items()}
         self.landed = {dataset: snapshot.landed.get(dataset.value, []) for dataset in Dataset}
         self.tables: list[TableRefresh] = []
+        self.plan_in_hand: Plan | None = None
+        """The plan being carried out (kept if this run loses the lake while writing)."""
         # Opened tables and their datasets, dropped when the table is written.
         self._deltas: dict[str, DeltaTable] = {}
         self._datasets: dict[str, Rows] = {}
@@ -292,6 +299,8 @@ class _Refresh:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self.engine.close()
+        if isinstance(error, LeaseLostError | StaleWriteError) and self.plan_in_hand:
+            self.state.keep_lost_plan(self.plan_in_hand)
 
     def ordered_tables(self) -> list[TableRefresh]:
         return sorted(self.tables, key=lambda table: _ORDER[table.table])
@@ -310,8 +319,14 @@ class _Refresh:
         plan = self._plan(full)
         if pending is not None:
             plan = plan.union(pending)
+        lost = self.state.lost_plans()
+        for name, redo in lost.items():
+            logger.warning("redoing the refresh of run %s, which lost the lake", name)
+            plan = plan.union(redo)
+        plan.absorbed = sorted(lost)
         plan.watermark_version = self.previous.version
         self.state.save_pending_plan(plan)
+        self.plan_in_hand = plan
         return plan, pending is not None
 
     def finish(self, plan: Plan) -> None:
@@ -322,9 +337,12 @@ class _Refresh:
         already, only the plan is dropped.
         """
         current = self.state.watermark()
-        if current.run_id == plan.run_id:  # written; the plan was not dropped
-            self.state.clear_pending_plan()
-            return
+        if current.run_id != plan.run_id:  # (else written; the plan was not dropped)
+            self._save_watermark(plan, current)
+        self.state.clear_pending_plan()
+        self.state.drop_lost_plans(plan.absorbed)
+
+    def _save_watermark(self, plan: Plan, current: Watermark) -> None:
         self.state.save_watermark(current.version if current.damaged else
                                   plan.watermark_version, Watermark(
             event_partitions={d.isoformat(): fingerprint(files)
@@ -334,7 +352,6 @@ class _Refresh:
             refreshed_at=datetime.now(UTC).isoformat(timespec="seconds"),
             run_id=plan.run_id,
         ))
-        self.state.clear_pending_plan()
 
     # -- planning -------------------------------------------------------------------------
 

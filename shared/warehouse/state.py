@@ -87,6 +87,8 @@ class Plan:
     """Facts and daily KPIs are refreshed for the dimensions as last refreshed."""
     watermark_version: str | None = None
     """The version of the watermark this plan started from: the only one it may replace."""
+    absorbed: list[str] = field(default_factory=list)
+    """Plans of runs that lost the lake, redone by this one (removed when it finishes)."""
 
     @property
     def partitions(self) -> set[date]:
@@ -127,6 +129,7 @@ class Plan:
             "calendar": self.calendar,
             "facts_done": self.facts_done,
             "watermark_version": self.watermark_version,
+            "absorbed": self.absorbed,
         }, option=orjson.OPT_INDENT_2)
 
     @classmethod
@@ -143,7 +146,8 @@ class Plan:
                    snapshot=Snapshot(snapshot.get("event_files", {}), snapshot.get("landed", {})),
                    run_id=raw.get("run_id") or uuid.uuid4().hex, calendar=raw.get("calendar"),
                    facts_done=raw.get("facts_done", False),
-                   watermark_version=raw.get("watermark_version"))
+                   watermark_version=raw.get("watermark_version"),
+                   absorbed=raw.get("absorbed", []))
 
 
 def _union(left: set[str] | None, right: set[str] | None) -> set[str] | None:
@@ -163,6 +167,7 @@ class RefreshState:
         self._watermark = lake.path(Zone.STATE, "refresh", "watermark.json")
         self._pending = lake.path(Zone.STATE, "refresh", "pending_plan.json")
         self._partitions = lake.path(Zone.STATE, "refresh", "partitions")
+        self._lost = lake.path(Zone.STATE, "refresh", "lost")
 
     def watermark(self) -> Watermark:
         """The last refresh's watermark; none (everything counts as changed) when there is
@@ -205,6 +210,25 @@ class RefreshState:
         if self._lake.exists(self._pending):
             self._lake.fs.delete_file(self._pending)
         self._lake.fs.delete_dir_contents(self._partitions, missing_dir_ok=True)
+
+    def keep_lost_plan(self, plan: Plan) -> None:
+        """Keep the plan of a run that lost the lake: it may have written after losing it
+        (a pause in the middle of a write), so the next refresh redoes what it touched."""
+        self._lake.write_bytes(f"{self._lost}/{plan.run_id}.json", plan.to_json())
+
+    def lost_plans(self) -> dict[str, Plan]:
+        """Kept plans by file name; a damaged one stands for everything."""
+        plans = {}
+        for path in self._lake.list_files(self._lost, ".json"):
+            raw, _ = self._lake.read_json(path)
+            plans[path.rsplit("/", 1)[-1]] = Plan(full=True) if raw is None else Plan.from_json(raw)
+        return plans
+
+    def drop_lost_plans(self, names: list[str]) -> None:
+        for name in names:
+            path = f"{self._lost}/{name}"
+            if self._lake.exists(path):
+                self._lake.fs.delete_file(path)
 
     def mark_partition_done(self, run_id: str, day: date) -> None:
         """Record that the plan's processed partitions of `day` are rebuilt."""

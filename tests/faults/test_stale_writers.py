@@ -22,6 +22,7 @@ import pytest
 
 from model.promotion import decide
 from model.registry import Manifest, Registry, VersionFiles
+from shared import lease
 from shared.lake import Lake, StaleWriteError, Zone
 from shared.lease import LeaseRecord, lease_path
 from tests.faults import scenarios
@@ -125,3 +126,55 @@ def test_a_promotion_that_lost_the_lake_cannot_replace_a_newer_champion(
     assert pointer["version"] == "v3-newer"
     # Its decision is kept (written before the move), so the refusal is explained.
     assert [d.challenger for d in registry.decisions()].count("v2-stale") == 1
+
+
+def test_a_table_written_by_a_writer_that_lost_the_lake_is_redone_by_the_next_refresh(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer frozen inside a table write (after its last look at the lease: a VM
+    pause) while another run takes the lake over and refreshes newer data: once thawed,
+    its stale write commits (Delta sees no conflict), and it stops at the watermark. Its
+    plan is kept, so the next refresh redoes what it touched: before, that next refresh
+    found nothing changed and the stale table stayed wrong until a full refresh."""
+    lake = Lake.open(str(tmp_path / "lake"))
+    feed = scenarios.deliver_unrefreshed(lake, tmp_path / "exports", days=2)
+    real_check = lease.check_held
+    thawed = threading.local()
+    reached, release = threading.Event(), threading.Event()
+    original = Lake.write_table
+
+    def frozen_inside_the_write(self: Lake, data: Any, zone: Zone, *parts: str,
+                                **kwargs: Any) -> Any:
+        if parts == ("kpi_customer_lifetime_value",) and not reached.is_set():
+            real_check(self)  # its last look: the lake is still its own
+            reached.set()
+            release.wait(60)
+            thawed.inside = True  # the rest of this write no longer looks
+        try:
+            return original(self, data, zone, *parts, **kwargs)
+        finally:
+            thawed.inside = False
+
+    monkeypatch.setattr(Lake, "write_table", frozen_inside_the_write)
+    monkeypatch.setattr(lease, "check_held",
+                        lambda lake: None if getattr(thawed, "inside", False)
+                        else real_check(lake))
+    stale, outcome = in_thread(lambda: scenarios.run_refresh(lake))
+    assert reached.wait(60)
+    scenarios.deliver_rest(feed, 2)  # newer orders and customers
+    usurp(lake, "newer-run")
+    with lake.writer("newer-run"):
+        scenarios.run_refresh(lake)
+    release.set()
+    stale.join(60)
+    assert len(outcome) == 1 and isinstance(outcome[0], StaleWriteError), outcome
+    lake.release_writer("newer-run")
+
+    repaired = scenarios.run_refresh(lake)
+
+    clean = Lake.open(str(tmp_path / "clean"))
+    scenarios.deliver_unrefreshed(clean, tmp_path / "clean-exports",
+                                  days=len(scenarios.tiny_shop()[1]))
+    scenarios.run_refresh(clean)
+    assert repaired.resumed is False
+    scenarios.assert_same_tables(scenarios.tables(lake), scenarios.tables(clean))
+    assert lake.list_files(lake.path(Zone.STATE, "refresh", "lost")) == []

@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 import pytest
 
-from shared.lake import Lake
+from shared import lease
+from shared.lake import Lake, Zone
 from shared.lease import (
     LakeBusyError,
     LeaseLostError,
@@ -230,3 +232,48 @@ def test_a_run_waiting_in_one_thread_does_not_block_another_finishing(local_lake
 
     assert outcome == ["second"]
     lake.release_writer("second")
+
+
+def test_a_writer_whose_renewals_stalled_checks_the_lake_before_writing(
+        local_lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A holder whose heartbeat did not run (its process was frozen, or starved) must not
+    trust that it still holds the lake: before writing, it renews, and finds it taken."""
+    monkeypatch.setattr(lease._Holding, "_beat", lambda self: None)  # no renewals
+    lake = lake_with(local_lake, LeasePolicy(ttl_s=1.0, wait_s=0.0, keep_s=0.0))
+    with lake.writer():
+        time.sleep(0.6)  # over half the lease time without a renewal
+        taken = LeaseRecord("usurper", "2026-12-03T02:00:00+00:00",
+                            {"elsewhere/1": time.time() + 60})
+        lake.write_bytes_if(lease_path(lake), taken.to_json(),
+                            lake.read_versioned(lease_path(lake)).version)
+
+        with pytest.raises(LeaseLostError, match="lost the writer lease"):
+            lake.write_table(pa.table({"x": [1]}), Zone.CURATED, "t")
+
+    assert not lake.table_exists(Zone.CURATED, "t")
+
+
+@pytest.mark.parametrize("content", [b"{", b"null", b"[]", b'{"run": 7}',
+                                     b'{"run": "r", "holders": ["a/1"]}',
+                                     b'{"run": "r", "holders": {"a/1": "soon"}}',
+                                     b'{"run": "r", "holders": {}, "kept_until": null}',
+                                     b'{"run": "r", "holders": {"a/1": 1e400}}'])
+def test_a_damaged_lease_record_is_taken_over_not_a_crash(local_lake: Lake,
+                                                          content: bytes) -> None:
+    lake = lake_with(local_lake, QUICK)
+    lake.write_bytes(lease_path(lake), content)
+
+    with lake.writer() as run:
+        assert record(lake).run == run
+
+
+def test_a_record_with_fields_of_a_newer_version_still_holds_the_lake(local_lake: Lake
+                                                                       ) -> None:
+    lake = lake_with(local_lake, QUICK)
+    newer = {"run": "nightly-9", "since": "2026-12-03T02:00:00+00:00", "fencing_token": 4,
+             "holders": {"func-worker-3/77": time.time() + 60}, "kept_until": 0}
+    lake.write_bytes(lease_path(lake), orjson.dumps(newer))
+
+    with pytest.raises(LakeBusyError, match=r"run nightly-9 .*delete it only if that run"), \
+            lake.writer():
+        pass

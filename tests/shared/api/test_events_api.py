@@ -185,3 +185,26 @@ def test_a_large_reject_report_is_built_off_the_event_loop(services: Services) -
                                     "field": report["rejects"][0]["field"],
                                     "detail": report["rejects"][0]["detail"]}
     assert report_read_on_loop and not any(report_read_on_loop)
+
+
+@pytest.mark.parametrize(("body", "headers"), [
+    (b"x\n" * 101, NDJSON),  # tiny bad lines: the cheapest events to send, costly to report
+    (b"[" + b",".join([b"1"] * 101) + b"]", {"content-type": "application/json"}),
+])
+def test_more_events_than_the_request_limit_get_413_and_land_nothing(
+        local_lake, body: bytes, headers: dict[str, str]) -> None:
+    """4 MiB of one-byte lines is two million events: 2.8 GB and 48 s to quarantine and a
+    326 MB report, for one request. A request may hold MAX_REQUEST_EVENTS."""
+    capped = Services(Settings(lake_url=local_lake.url, max_request_events=100), lake=local_lake)
+    client = TestClient(create_app(capped))
+
+    response = client.post("/api/events", content=body, headers=headers)
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "error": "payload_too_large",
+        "message": "the request holds 101 events; at most 100 are taken at once "
+                   "(MAX_REQUEST_EVENTS): send them in smaller requests"}
+    assert ingest_totals(local_lake).received == 0
+    at_the_limit = client.post("/api/events", content=b"x\n" * 100, headers=NDJSON)
+    assert at_the_limit.status_code == 400 and at_the_limit.json()["received"] == 100
