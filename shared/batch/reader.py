@@ -5,8 +5,12 @@ zstd magic, whatever the file is called; refused when they are plainly something
 than CSV text, such as a zip archive or a Parquet file), split into physical lines,
 decoded line by line and handed to Python's csv module, which deals with quoting and with
 delimiters and newlines inside quoted fields. Which lines each record consumed is recorded,
-so a quarantined row can be quoted exactly. Memory is bounded by one chunk of records,
-however large the file.
+so a quarantined row can be quoted exactly.
+
+Memory is bounded by one chunk of records, however large the file: at most `chunk_rows`
+records, and fewer once their lines weigh CHUNK_BYTES (their bytes, and FIELD_BYTES for each
+delimiter, as every field is an object of its own), but at least one record, whose lines are
+at most MAX_LINE_BYTES each. The reader holds no chunk but the one it is reading.
 """
 
 from __future__ import annotations
@@ -17,21 +21,30 @@ import gzip
 import io
 import re
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import chain, islice
+from itertools import islice
 from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
 
 from shared.batch.convert import ConvertedChunk, Converter, RawChunk
-from shared.batch.mapping import Mapping
+from shared.batch.mapping import CsvOptions, Mapping
 
 __all__ = ["ConvertedChunk", "MissingColumnsError", "UnreadableFileError", "count_records",
            "read_batch_file"]
 
 _BLOCK = 1 << 20
+CHUNK_BYTES = 32 << 20
+"""What the lines of a chunk's records may weigh: a chunk closes after the record whose
+lines pass it (so it holds at least one record), as well as after `chunk_rows` records. A
+chunk's Python objects take two to three times its weight, whatever its fields."""
+FIELD_BYTES = 32
+"""What each delimiter adds to its line's weight: every field becomes a string object of its
+own (some 50 bytes besides its text, unless it is empty or one character), so a line of many
+short fields takes many times its bytes in memory."""
 MAX_LINE_BYTES = 16 << 20
 """Longest physical line read: far beyond any record (the csv module's field limit is
 128 KiB), and it bounds what one line can take of memory."""
@@ -83,7 +96,8 @@ def _listed(names: list[str], most: int = 30, width: int = 40) -> str:
 
 def read_batch_file(stream: BinaryIO, mapping: Mapping, *, name: str = "file",
                     chunk_rows: int = 100_000) -> Iterator[ConvertedChunk]:
-    """The file's records as `mapping.dataset` rows, at most `chunk_rows` records a chunk.
+    """The file's records as `mapping.dataset` rows, at most `chunk_rows` records a chunk
+    (fewer when their lines weigh CHUNK_BYTES).
 
     The header is read and checked by this call, so a file that cannot be ingested at
     all fails before any chunk exists; only a broken compressed stream can fail later. Bad
@@ -92,7 +106,7 @@ def read_batch_file(stream: BinaryIO, mapping: Mapping, *, name: str = "file",
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, not {chunk_rows}")
-    lines = _Lines(_blocks(stream, name), mapping.csv.encoding, name)
+    lines = _Lines(_blocks(stream, name), mapping.csv, name)
     records = _Records(lines, mapping)
     header = _header(records, lines, mapping, name)
     return _chunks(records, lines, Converter(mapping, header), chunk_rows)
@@ -107,7 +121,7 @@ def _header(records: _Records, lines: _Lines, mapping: Mapping, name: str) -> li
     names = [column.strip() for column in header]
     if not any(names):
         raise UnreadableFileError(f"{name}: the first line is empty; expected a header row")
-    repeated = sorted({column for column in names if names.count(column) > 1})
+    repeated = sorted(column for column, count in Counter(names).items() if count > 1)
     if repeated:
         raise UnreadableFileError(f"{name}: the header repeats column names: "
                                   f"{_listed(list(map(repr, repeated)))}")
@@ -121,14 +135,17 @@ def _header(records: _Records, lines: _Lines, mapping: Mapping, name: str) -> li
 def _chunks(records: _Records, lines: _Lines, converter: Converter,
             chunk_rows: int) -> Iterator[ConvertedChunk]:
     while (raw := _raw_chunk(records, lines, chunk_rows)) is not None:
-        yield converter.convert(raw)
+        chunk = converter.convert(raw)
+        del raw  # so that the next chunk is read without this one's records and lines
+        yield chunk
 
 
 def _raw_chunk(records: _Records, lines: _Lines, limit: int) -> RawChunk | None:
-    """The next (up to) `limit` records, with the physical lines each one spans."""
+    """The next (up to) `limit` records, with the physical lines each one spans; fewer when
+    their lines pass CHUNK_BYTES."""
     first_line = lines.first
     errors = records.errors
-    batch = list(islice(records, limit))
+    batch = _take(records, lines, limit)
     if not batch:
         return None
     if records.errors == errors and records.reader.line_num - first_line + 1 == len(batch):
@@ -146,6 +163,19 @@ def _raw_chunk(records: _Records, lines: _Lines, limit: int) -> RawChunk | None:
     return RawChunk([None if i in malformed else fields for i, fields in enumerate(batch)]
                     if malformed else batch,
                     rows, ends, lines.take(), first_line, malformed, undecodable)
+
+
+def _take(records: _Records, lines: _Lines, limit: int) -> list[list[str] | _Malformed]:
+    """Up to `limit` records, up to and including the one whose lines pass CHUNK_BYTES (the
+    lines kept when a record comes out are those of the chunk's records so far)."""
+    batch: list[list[str] | _Malformed] = []
+    append = batch.append
+    budget = CHUNK_BYTES
+    for fields in islice(records, limit):
+        append(fields)
+        if lines.weight >= budget:
+            break
+    return batch
 
 
 def _ends(batch: list[list[str] | _Malformed], first_line: int) -> np.ndarray:
@@ -205,17 +235,20 @@ class _Lines:
     the lines kept when a chunk is complete are exactly that chunk's.
     """
 
-    def __init__(self, blocks: Iterator[bytes], encoding: str, name: str) -> None:
+    def __init__(self, blocks: Iterator[bytes], options: CsvOptions, name: str) -> None:
         self.first = 1
         """Physical number of the first kept line."""
+        self.weight = 0
+        """What the kept lines weigh: their bytes, and FIELD_BYTES a delimiter."""
         self._kept: list[str] = []
         self._undecodable: dict[int, str] = {}
-        self._lines = self._decoded(_split_lines(blocks, name), encoding)
+        self._lines = self._decoded(_split_lines(blocks, name), options)
 
     def __iter__(self) -> Iterator[str]:
         return self._lines
 
-    def _decoded(self, lines: Iterator[bytes], encoding: str) -> Iterator[str]:
+    def _decoded(self, lines: Iterator[bytes], options: CsvOptions) -> Iterator[str]:
+        encoding, delimiter, field_bytes = options.encoding, options.delimiter, FIELD_BYTES
         keep = self._kept.append
         for number, line in enumerate(lines, start=1):
             try:
@@ -227,12 +260,14 @@ class _Lines:
                     f"line {number} has bytes that are not valid {encoding} ({bad}); "
                     "original_line shows undecodable bytes as U+FFFD replacement characters")
             keep(text)
+            self.weight += len(line) + field_bytes * text.count(delimiter)
             yield text
 
     def take(self) -> list[str]:
         """The lines read and not yet taken, which `first` then moves past."""
         kept = self._kept[:]
         self._kept.clear()
+        self.weight = 0
         self.first += len(kept)
         return kept
 
@@ -278,7 +313,17 @@ def _split_lines(blocks: Iterator[bytes], name: str) -> Iterator[bytes]:
     pending_bytes = 0
     number = 1
     first = True
-    for block in blocks:
+    blocks = iter(blocks)
+    while True:
+        try:
+            block = next(blocks)
+        except StopIteration:
+            break
+        except UnreadableFileError:
+            # A broken compressed stream: its partial last line is read (a record, as the
+            # csv module sees it) before the break is raised.
+            yield from _last_line(pending, first)
+            raise
         if b"\n" not in block and b"\r" not in block:
             pending.append(block)
             pending_bytes += len(block)
@@ -294,6 +339,11 @@ def _split_lines(blocks: Iterator[bytes], name: str) -> Iterator[bytes]:
             lines[0], first = lines[0].removeprefix(codecs.BOM_UTF8), False
         number += len(lines)
         yield from lines
+    yield from _last_line(pending, first)
+
+
+def _last_line(pending: list[bytes], first: bool) -> Iterator[bytes]:
+    """The last line, without a terminator, if there is one."""
     rest = b"".join(pending)
     if first:
         rest = rest.removeprefix(codecs.BOM_UTF8)
@@ -314,12 +364,20 @@ def _blocks(stream: BinaryIO, name: str) -> Iterator[bytes]:
     else:
         blocks = _decompressed(source, codec, name)
     head = b""
-    for block in blocks:
-        head += block
-        if len(head) >= _SNIFF:
-            break
+    broken: UnreadableFileError | None = None
+    try:
+        for block in blocks:
+            head += block
+            if len(head) >= _SNIFF:
+                break
+    except UnreadableFileError as error:  # what decompressed before the break is read first
+        broken = error
     _refuse_non_csv(head, name, codec)
-    yield from chain([head] if head else [], blocks)
+    if head:
+        yield head
+    if broken is not None:
+        raise broken
+    yield from blocks
 
 
 def _codec(head: bytes) -> str | None:
