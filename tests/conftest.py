@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -93,3 +95,16 @@ def make_batch(bodies: list[bytes], *, partition: str = "0", first_sequence: int
 
 def occurred_at_us(events: pa.Table) -> np.ndarray:
     return pc.cast(events["occurred_at"], pa.int64()).to_numpy()
+
+
+Result = TypeVar("Result")
+
+
+def with_peak_memory(operation: Callable[[], Result]) -> tuple[Result, int]:
+    """`operation()`'s result and the most memory Python allocated while it ran (bytes)."""
+    tracemalloc.start()
+    try:
+        result = operation()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
-import tracemalloc
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,6 +20,7 @@ from shared.batch.mapping import Mapping, load_mapping, load_mapping_text
 from shared.lake import Lake, Zone
 from shared.services import Services
 from shared.warehouse.sources import landed_folder
+from tests.conftest import with_peak_memory
 from tests.shared.batch.test_reader import COMPRESS, parquet_bytes, zip_bytes, zstd_compress
 
 PRODUCTS = load_mapping("shop_products")
@@ -176,12 +176,7 @@ def test_a_bomb_of_one_endless_line_is_refused_in_bounded_memory(local_lake: Lak
         bomb.write(HEADER)
         for _ in range(256):
             bomb.write(b"a" * (1 << 20))
-    tracemalloc.start()
-    try:
-        result = upload_file(local_lake, source, PRODUCTS)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result, peak = with_peak_memory(lambda: upload_file(local_lake, source, PRODUCTS))
 
     assert (result.status, result.reasons) == ("rejected", {"unreadable_file": 0})
     assert result.error == ("bomb.csv.gz: line 2 is longer than 16 MiB: not a CSV export "
@@ -252,12 +247,7 @@ def test_an_upload_of_long_rows_is_read_in_bounded_memory(local_lake: Lake, tmp_
     with gzip.open(source, "wb", compresslevel=1) as long_rows:
         long_rows.write(HEADER)
         long_rows.writelines(LONG_ROWS[kind]())
-    tracemalloc.start()
-    try:
-        result = upload_file(local_lake, source, PRODUCTS)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result, peak = with_peak_memory(lambda: upload_file(local_lake, source, PRODUCTS))
 
     assert result.status == "landed"
     assert (result.received, result.landed) == {"long-fields": (1500, 1500),

@@ -8,7 +8,6 @@ reason; a body's verdict does not depend on its neighbours or on how it was sent
 from __future__ import annotations
 
 import tempfile
-import tracemalloc
 
 import numpy as np
 import orjson
@@ -20,7 +19,7 @@ from shared.events.parse import _Joined, _plain, _read, _read_lines, _screen, pa
 from shared.events.raw import quarantined_events, raw_events
 from shared.events.requests import split_request_body
 from shared.lake import Lake
-from tests.conftest import make_batch
+from tests.conftest import make_batch, with_peak_memory
 from tests.shared.events.hostile import (
     ENQUEUED_AT,
     GOOD_EVENTS,
@@ -138,12 +137,7 @@ def ingest_request(body: bytes, content_type: str, lake: Lake) -> IngestResult:
 def test_25000_unparseable_lines_cost_memory_linear_in_the_batch(local_lake: Lake) -> None:
     body = b"not json\n" * 25_000
 
-    tracemalloc.start()
-    try:
-        result = ingest_request(body, NDJSON, local_lake)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    result, peak = with_peak_memory(lambda: ingest_request(body, NDJSON, local_lake))
 
     assert (result.received, result.landed, result.reasons) == (25_000, 0, {"bad_json": 25_000})
     # About 1 KiB per event (its reject and report); a row-by-row mask per bad row (the
