@@ -11,6 +11,7 @@ A lake root is a URI; only the storage plumbing differs between them:
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import io
 import logging
@@ -627,8 +628,6 @@ class _BlockUpload(io.RawIOBase):
         return self._written
 
     def _stage(self) -> None:
-        import base64
-
         block_id = base64.b64encode(f"{len(self._blocks):010d}".encode()).decode()
         data = bytes(self._buffer)
         blob = self._lake._blob(self._path)

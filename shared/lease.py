@@ -299,7 +299,9 @@ def hold(lake: Lake, policy: LeasePolicy, run: str | None = None, *, keep: bool 
         run = enclosing[1] if enclosing and enclosing[0] == lake.url else new_run_id()
     key = (lake.url, run)
     with _holdings_lock:
-        holding = _holdings.setdefault(key, _Holding(lake, run, policy))
+        holding = _holdings.get(key)
+        if holding is None:
+            holding = _holdings[key] = _Holding(lake, run, policy)
         holding.steps += 1
     try:
         with holding.taking:  # waiting for the lake blocks this run's blocks only

@@ -41,7 +41,6 @@ from shared.simulator import (
     simulate_shop,
     write_csv,
 )
-from shared.warehouse.models import MODELS
 from shared.warehouse.refresh import refresh
 from tests.faults.inject import Injector, Write
 
@@ -279,20 +278,6 @@ def sort_rows(table: pa.Table) -> pa.Table:
             if not pa.types.is_nested(table.schema.field(name).type)
             and not pa.types.is_binary(table.schema.field(name).type)]
     return table.sort_by(keys) if keys else table
-
-
-def tables(lake: Lake) -> dict[str, pa.Table]:
-    """Every refreshed table's rows, sorted (for equality across runs)."""
-    return {model.name: sort_rows(lake.table(model.zone, model.table).to_pyarrow_table())
-            for model in MODELS}
-
-
-def assert_same_tables(actual: dict[str, pa.Table], expected: dict[str, pa.Table]) -> None:
-    assert actual.keys() == expected.keys()
-    for name in expected:
-        assert actual[name].schema == expected[name].schema, name
-        assert actual[name].num_rows == expected[name].num_rows, name
-        assert actual[name].equals(expected[name]), f"{name} differs"
 
 
 def watermark(lake: Lake) -> dict[str, Any]:

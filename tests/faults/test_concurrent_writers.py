@@ -18,6 +18,7 @@ from tests.faults import scenarios
 from tests.faults.conftest import first_refresh_reference, unrefreshed_base
 from tests.faults.processes import Finished, finish, logged_writes, run_all, start
 from tests.faults.racers import race, rows
+from tests.shared.warehouse.conftest import assert_same_tables, snapshot
 
 BUSY = 75
 
@@ -34,7 +35,7 @@ def assert_outcomes(finished: list[Finished]) -> None:
 
 
 def assert_refreshed_cleanly(lake: Lake, clean: Lake) -> None:
-    scenarios.assert_same_tables(scenarios.tables(lake), scenarios.tables(clean))
+    assert_same_tables(snapshot(lake), snapshot(clean))
     assert scenarios.watermark(lake) == scenarios.watermark(clean)
     assert scenarios.no_duplicate_events(lake)
     scenarios.assert_refresh_finished(lake)

@@ -16,16 +16,16 @@ import pytest
 
 from shared.lake import Lake, Zone
 from shared.warehouse.refresh import refresh
-from tests.faults import scenarios
 from tests.faults.conftest import refresh_reference
 from tests.faults.inject import leave_bad_file
+from tests.shared.warehouse.conftest import assert_same_tables, snapshot
 
 UNREADABLE = (duckdb.Error, pa.ArrowInvalid)
 
 
 def assert_tables_of_a_clean_refresh(lake: Lake) -> None:
     clean = Lake.open(str(refresh_reference().after))
-    scenarios.assert_same_tables(scenarios.tables(lake), scenarios.tables(clean))
+    assert_same_tables(snapshot(lake), snapshot(clean))
 
 
 def raw_file(lake: Lake, name: str) -> str:

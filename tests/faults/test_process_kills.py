@@ -34,6 +34,7 @@ from tests.faults import scenarios
 from tests.faults.conftest import events_file, exports, first_refresh_reference, unrefreshed_base
 from tests.faults.inject import Write
 from tests.faults.processes import finish, logged_writes, run, run_all, spread, start
+from tests.shared.warehouse.conftest import assert_same_tables, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +96,7 @@ def at_writes(numbers: list[int]) -> list[dict[str, Any]]:
 
 
 def assert_refreshed_like(lake: Lake, clean: Lake) -> None:
-    scenarios.assert_same_tables(scenarios.tables(lake), scenarios.tables(clean))
+    assert_same_tables(snapshot(lake), snapshot(clean))
     assert scenarios.watermark(lake) == scenarios.watermark(clean)
     assert not lake.exists(lake.path(Zone.STATE, "refresh", "pending_plan.json"))
     assert scenarios.lease(lake).run is None

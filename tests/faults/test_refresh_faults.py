@@ -35,11 +35,12 @@ from shared.warehouse.refresh import NoPlannedRefreshError
 from tests.faults import scenarios
 from tests.faults.conftest import Fault, refresh_base, refresh_reference, steps_reference, unwrap
 from tests.faults.inject import InjectedFault
+from tests.shared.warehouse.conftest import assert_same_tables, snapshot
 
 
 @cache
 def clean_tables(after: Path) -> dict[str, pa.Table]:
-    return scenarios.tables(Lake.open(str(after)))
+    return snapshot(Lake.open(str(after)))
 
 
 @cache
@@ -48,7 +49,7 @@ def clean_raw() -> dict[str, bytes]:
 
 
 def assert_equals_clean(lake: Lake, after: Path) -> None:
-    scenarios.assert_same_tables(scenarios.tables(lake), clean_tables(after))
+    assert_same_tables(snapshot(lake), clean_tables(after))
     assert scenarios.watermark(lake) == scenarios.watermark(Lake.open(str(after)))
     scenarios.assert_refresh_finished(lake)
     assert scenarios.files(lake, "raw") == clean_raw()
@@ -142,6 +143,6 @@ def test_refresh_steps_recover_from_a_storage_fault_at_each_write(
 def test_both_ways_of_refreshing_give_the_same_clean_result() -> None:
     """The two references agree, so every fault above is judged against the same tables."""
     refreshed, stepped = refresh_reference().after, steps_reference().after
-    scenarios.assert_same_tables(clean_tables(refreshed), clean_tables(stepped))
+    assert_same_tables(clean_tables(refreshed), clean_tables(stepped))
     assert scenarios.watermark(Lake.open(str(refreshed))) == scenarios.watermark(
         Lake.open(str(stepped)))

@@ -27,6 +27,7 @@ from shared.lake import Lake, StaleWriteError, Zone
 from shared.lease import LeaseRecord, lease_path
 from tests.faults import scenarios
 from tests.faults.conftest import refresh_reference
+from tests.shared.warehouse.conftest import assert_same_tables, snapshot
 
 NOW = datetime(2026, 10, 4, 2, 0, tzinfo=UTC)
 
@@ -91,7 +92,7 @@ def test_a_refresh_that_lost_the_lake_cannot_move_the_watermark_back(
     assert refresh_lake.read_bytes(refresh_lake.path(Zone.STATE, "refresh",
                                                      "watermark.json")) == written
     clean = Lake.open(str(refresh_reference().after))
-    scenarios.assert_same_tables(scenarios.tables(refresh_lake), scenarios.tables(clean))
+    assert_same_tables(snapshot(refresh_lake), snapshot(clean))
     assert scenarios.watermark(refresh_lake) == scenarios.watermark(clean)
 
 
@@ -176,5 +177,5 @@ def test_a_table_written_by_a_writer_that_lost_the_lake_is_redone_by_the_next_re
                                   days=len(scenarios.tiny_shop()[1]))
     scenarios.run_refresh(clean)
     assert repaired.resumed is False
-    scenarios.assert_same_tables(scenarios.tables(lake), scenarios.tables(clean))
+    assert_same_tables(snapshot(lake), snapshot(clean))
     assert lake.list_files(lake.path(Zone.STATE, "refresh", "lost")) == []
