@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench serve clean
+.PHONY: demo test test-fast lint bench serve docs clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,15 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # The test session starts Azurite from node_modules on free ports and stops it afterwards.
 test: $(STAMP) node_modules/.installed lint
 	$(PY) -m pytest
+
+# Everything but the slow and the Azurite tests (Azurite is not started; no npm needed).
+test-fast: $(STAMP) lint
+	$(PY) -m pytest -m "not slow and not azurite"
 
 bench: $(STAMP)
 	$(PY) bench/ingest.py
@@ -35,5 +40,9 @@ bench: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/shoplake serve
 
+# The reference documentation (docs/) as a site in site/; strict: a broken link fails.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) node_modules lake out .pytest_cache
+	rm -rf $(VENV) node_modules lake out site .pytest_cache

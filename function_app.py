@@ -1,8 +1,9 @@
 """Azure Functions entry point: wiring only.
 
-Each function turns binding objects into plain values and calls `shared`; the logic, and
-every setting it needs, lives there. The nightly orchestration's functions come from the
-`durable.blueprint` blueprint. Importing this module does no I/O.
+Each function turns binding objects into plain values and calls below (`shoplake`'s
+services, `shared`); the logic, and every setting it needs, lives there. The nightly
+orchestration's functions come from `durable.blueprint`, handed the process's services.
+Importing this module does no I/O.
 """
 
 from __future__ import annotations
@@ -12,15 +13,14 @@ from typing import List  # noqa: UP035 - the worker's converters reject `list[..
 import azure.durable_functions as df
 import azure.functions as func
 
-from durable.blueprint import bp as nightly
-from shared.api import create_app
-from shared.api.recommendations import customer_recommendations_json
-from shared.events.ingest import EventBatch
-from shared.services import current_services
+from durable.blueprint import nightly_blueprint
+from shared.events import EventBatch
 from shared.settings import current_settings
+from shoplake.api import create_app, customer_recommendations_json
+from shoplake.services import current_services
 
 app = df.DFApp(http_auth_level=func.AuthLevel(current_settings().http_auth_level))
-app.register_functions(nightly)
+app.register_functions(nightly_blueprint(current_services))
 _asgi = func.AsgiMiddleware(create_app())
 
 
@@ -64,7 +64,7 @@ def ingest_events(events: List[func.EventHubEvent]) -> None:  # noqa: UP006 - se
 
 
 # Flex Consumption needs the Event Grid source. Locally (Azurite has no Event Grid) invoke it
-# through the host's admin endpoint or run `shoplake ingest-batch`; see the README.
+# through the host's admin endpoint or run `shoplake ingest-batch`; see docs/local-development.md.
 @app.function_name("on_batch_file")
 @app.blob_trigger(arg_name="upload", path="%BATCH_UPLOAD_PATH%/{dataset}/{name}",
                   connection="LAKE_STORAGE", source=func.BlobSource.EVENT_GRID)

@@ -37,10 +37,10 @@ from shared.events.contract import (
 )
 from shared.events.delivery import eventhub_batches
 from shared.events.ingest import EventBatch
-from shared.services import Services
 from shared.settings import Settings
 from shared.simulator import EventStream, ShopConfig, event_stream, simulate_shop
 from shared.simulator.faults import inject_faults
+from shoplake.services import Services
 
 
 def simulated_events(count: int) -> EventStream:

@@ -61,13 +61,14 @@ from model.registry import Manifest, Registry, VersionFiles  # noqa: E402
 from model.scoring import ItemScorer, ModelKind  # noqa: E402
 from model.serving import _customer_profile  # noqa: E402  (the served profile)
 from model.train import ITEMS_SCHEMA, TrainingConfig, test_period, train  # noqa: E402
-from shared.api import create_app  # noqa: E402
 from shared.batch.ingest import upload_file  # noqa: E402
 from shared.batch.mapping import load_mapping  # noqa: E402
 from shared.lake import Lake  # noqa: E402
-from shared.services import Services, current_services  # noqa: E402
 from shared.settings import Settings, current_settings  # noqa: E402
+from shared.types import MONEY, UTC_TIMESTAMP  # noqa: E402
 from shared.warehouse.refresh import refresh  # noqa: E402
+from shoplake.api import create_app  # noqa: E402
+from shoplake.services import Services, current_services  # noqa: E402
 
 ONLINE_RETAIL = (ROOT.parent / "shared" / "data" / "online_retail"
                  / "online_retail_2010_2011.parquet")
@@ -200,7 +201,7 @@ def synthetic_catalogue(n_items: int, kind: ModelKind, rng: np.random.Generator)
         "item": pa.array(bought.astype(np.int32)),
         "purchases": pa.array(rng.geometric(0.6, len(pairs)).astype(np.int32)),
         "last_purchased_at": pa.array(last.astype("datetime64[us]"),
-                                      pa.timestamp("us", tz="UTC")),
+                                      UTC_TIMESTAMP),
     }, schema=HISTORY_SCHEMA)
     product_ids = np.char.add("P", np.char.zfill(np.arange(n_items).astype(str), 7))
     prices = np.round(rng.lognormal(2.5, 0.8, n_items), 2)
@@ -209,7 +210,7 @@ def synthetic_catalogue(n_items: int, kind: ModelKind, rng: np.random.Generator)
         "product_id": pa.array(product_ids),
         "name": pa.array(np.char.add("Product ", np.arange(n_items).astype(str))),
         "category": pa.array(np.char.add("Category ", (rank % 40).astype(str))),
-        "unit_price": pc.cast(pa.array(prices), pa.decimal128(18, 4)),
+        "unit_price": pc.cast(pa.array(prices), MONEY),
         "currency": pa.array(["GBP"] * n_items),
         "buyers": pa.array(buyers),
     }, schema=ITEMS_SCHEMA)

@@ -32,13 +32,13 @@ import duckdb
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.feed import ShopFeed  # noqa: E402
 from shared.lake import Lake, Zone  # noqa: E402
-from shared.services import Services  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.simulator import ShopConfig, SimulatedDay, simulate_shop  # noqa: E402
-from shared.warehouse.models import MODELS  # noqa: E402
 from shared.warehouse.refresh import refresh  # noqa: E402
+from shared.warehouse.specs import CALENDAR, CATALOG, Step  # noqa: E402
+from shoplake.feed import ShopFeed  # noqa: E402
+from shoplake.services import Services  # noqa: E402
 
 EVENTS_PER_SESSION = 4.3  # measured on the simulator's default funnel
 
@@ -73,22 +73,23 @@ def _floor(lake_dir: Path, work: Path) -> tuple[float, float]:
     for dataset in ("order_lines", "customers", "products"):
         con.execute(f"CREATE VIEW landed_{dataset} AS SELECT * FROM read_parquet("
                     f"'{lake_dir}/raw/landed/{dataset}/*.parquet')")
-    for model in MODELS:
-        if model.name == "dim_date":
+    days_with_data = " UNION ALL ".join(f"SELECT {spec.partition_by} AS d FROM {spec.name}"
+                                        for spec in CATALOG.step(Step.PARTITION))
+    for spec in CATALOG:
+        if CALENDAR in spec.reads:
             con.execute("CREATE OR REPLACE TABLE calendar AS SELECT CAST(d AS DATE) AS date_day"
                         " FROM (SELECT UNNEST(RANGE(MIN(d), MAX(d) + INTERVAL 1 DAY,"
-                        " INTERVAL 1 DAY)) AS d FROM (SELECT order_date AS d FROM stg_order_lines"
-                        " UNION ALL SELECT event_date FROM stg_events))")
-        target = out / model.name
-        partition = (f", PARTITION_BY ({model.partition_by})" if model.partition_by else "")
-        if model.partition_by:
-            con.execute(f"COPY ({model.sql}) TO '{target}' (FORMAT parquet{partition})")
+                        f" INTERVAL 1 DAY)) AS d FROM ({days_with_data}))")
+        target = out / spec.name
+        partition = (f", PARTITION_BY ({spec.partition_by})" if spec.partition_by else "")
+        if spec.partition_by:
+            con.execute(f"COPY ({spec.sql}) TO '{target}' (FORMAT parquet{partition})")
             source = f"'{target}/*/*.parquet', hive_partitioning = true"
         else:
             target.mkdir(parents=True)
-            con.execute(f"COPY ({model.sql}) TO '{target}/data.parquet' (FORMAT parquet)")
+            con.execute(f"COPY ({spec.sql}) TO '{target}/data.parquet' (FORMAT parquet)")
             source = f"'{target}/data.parquet'"
-        con.execute(f"CREATE VIEW {model.name} AS SELECT * FROM read_parquet({source})")
+        con.execute(f"CREATE VIEW {spec.name} AS SELECT * FROM read_parquet({source})")
     seconds = time.perf_counter() - started
     con.close()
     # getrusage's peak survives fork and exec (it would report the parent's); the kernel's

@@ -1,9 +1,9 @@
 """The nightly run's activities: thin calls into `shared` and `model`, JSON in and out.
 
 The Durable activity functions (`durable.blueprint`) and the embedded runner
-(`durable.embedded`) both call `run_activity`, with the process's `Services` and an input
-made by `activity_input`: the step's payload and the run it belongs to, which holds the
-lake's writer lease for all its steps.
+(`durable.embedded`) both call `run_activity`, with the process's services (anything
+that is a `NightlyServices`) and an input made by `activity_input`: the step's payload and
+the run it belongs to, which holds the lake's writer lease for all its steps.
 """
 
 from __future__ import annotations
@@ -11,65 +11,93 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from durable import nightly as steps
 from model.batch_scoring import score_customers
 from model.promotion import decide
 from model.registry import Registry
-from shared.services import Services
-from shared.warehouse import refresh
+from shared import warehouse
 
-Activity = Callable[[Services, Any], Any]
-
-
-def plan_refresh(services: Services, _: Any) -> dict[str, Any]:
-    return refresh.plan_refresh(services.lake).to_json()
-
-
-def refresh_partition(services: Services, day: str) -> list[dict[str, Any]]:
-    return [asdict(t) for t in refresh.refresh_partition(services.lake, date.fromisoformat(day))]
+if TYPE_CHECKING:
+    from model.serving import Recommender
+    from model.train import TrainResult
+    from shared.lake import Lake
+    from shared.settings import Settings
+    from shared.synapse import SynapseRunner
 
 
-def refresh_dimensions(services: Services, _: Any) -> list[dict[str, Any]]:
-    return [asdict(t) for t in refresh.refresh_dimensions(services.lake)]
+class NightlyServices(Protocol):
+    """What the activities use of the process's services; the entry layer's `Services`
+    provides it (durable never imports the entry layer: it is handed one)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def lake(self) -> Lake: ...
+
+    @property
+    def synapse(self) -> SynapseRunner: ...
+
+    @property
+    def recommender(self) -> Recommender: ...
+
+    def train(self, now: datetime) -> TrainResult:
+        """Train and register a challenger (not promoted)."""
 
 
-def refresh_facts(services: Services, _: Any) -> list[dict[str, Any]]:
-    return [asdict(t) for t in refresh.refresh_facts(services.lake)]
+Activity = Callable[[NightlyServices, Any], Any]
 
 
-def refresh_kpis(services: Services, run_id: str) -> list[dict[str, Any]]:
-    return [asdict(t) for t in refresh.refresh_kpis(services.lake, run_id)]
+def plan_refresh(services: NightlyServices, _: Any) -> dict[str, Any]:
+    return warehouse.plan_refresh(services.lake).to_json()
 
 
-def start_synapse_refresh(services: Services, payload: dict[str, Any]) -> str:
+def refresh_partition(services: NightlyServices, day: str) -> list[dict[str, Any]]:
+    return [asdict(t) for t in warehouse.refresh_partition(services.lake,
+                                                           date.fromisoformat(day))]
+
+
+def refresh_dimensions(services: NightlyServices, _: Any) -> list[dict[str, Any]]:
+    return [asdict(t) for t in warehouse.refresh_dimensions(services.lake)]
+
+
+def refresh_facts(services: NightlyServices, _: Any) -> list[dict[str, Any]]:
+    return [asdict(t) for t in warehouse.refresh_facts(services.lake)]
+
+
+def refresh_kpis(services: NightlyServices, run_id: str) -> list[dict[str, Any]]:
+    return [asdict(t) for t in warehouse.refresh_kpis(services.lake, run_id)]
+
+
+def start_synapse_refresh(services: NightlyServices, payload: dict[str, Any]) -> str:
     return services.synapse.start("refresh", {"partitions": payload["partitions"]})
 
 
-def check_synapse_refresh(services: Services, run_id: str) -> dict[str, Any]:
+def check_synapse_refresh(services: NightlyServices, run_id: str) -> dict[str, Any]:
     return asdict(services.synapse.status(run_id))
 
 
-def train_model(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def train_model(services: NightlyServices, payload: dict[str, Any]) -> dict[str, Any]:
     manifest = services.train(datetime.fromisoformat(payload["now"])).manifest
     return {"version": manifest.version, "kind": manifest.kind, "ndcg_at_10": manifest.ndcg}
 
 
-def promote_model(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def promote_model(services: NightlyServices, payload: dict[str, Any]) -> dict[str, Any]:
     decision = decide(Registry(services.lake), payload["version"],
                       datetime.fromisoformat(payload["now"]),
                       services.settings.promotion_tolerance)
     return asdict(decision)
 
 
-def score(services: Services, payload: dict[str, Any]) -> dict[str, Any]:
+def score(services: NightlyServices, payload: dict[str, Any]) -> dict[str, Any]:
     return asdict(score_customers(services.lake, payload["version"],
                                   datetime.fromisoformat(payload["now"]),
                                   active_days=services.settings.scoring_active_days))
 
 
-def warm_serving(services: Services, _: Any) -> dict[str, Any]:
+def warm_serving(services: NightlyServices, _: Any) -> dict[str, Any]:
     """Load the champion into this worker's recommender, so its first request is fast."""
     return {"version": services.recommender.model().version}
 
@@ -79,7 +107,7 @@ def activity_input(writer: str, payload: Any) -> dict[str, Any]:
     return {"writer": writer, "input": payload}
 
 
-def run_activity(services: Services, name: str, request: dict[str, Any]) -> Any:
+def run_activity(services: NightlyServices, name: str, request: dict[str, Any]) -> Any:
     """Run activity `name` holding the lake for its run (`release_lake` ends the run)."""
     writer = request["writer"]
     if name == steps.RELEASE:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
-from durable.activities import activity_input, run_activity
+from durable.activities import NightlyServices, activity_input, run_activity
 from durable.nightly import (
     Call,
     NightlyInput,
@@ -23,12 +23,10 @@ from durable.nightly import (
     nightly,
 )
 from shared.lease import new_run_id
-from shared.services import Services
-
-Progress = Callable[[str], None]
+from shared.types import Progress
 
 
-def run_nightly(services: Services, config: NightlyInput,
+def run_nightly(services: NightlyServices, config: NightlyInput,
                 progress: Progress = lambda _: None,
                 sleep: Callable[[float], None] = time.sleep) -> Summary:
     """Run the nightly definition to the end; a failed step is in the summary.
@@ -42,7 +40,7 @@ def run_nightly(services: Services, config: NightlyInput,
         return _drive(services, writer, nightly(config), progress, sleep)
 
 
-def _drive(services: Services, writer: str, definition: Generator[Request, Any, Summary],
+def _drive(services: NightlyServices, writer: str, definition: Generator[Request, Any, Summary],
            progress: Progress, sleep: Callable[[float], None]) -> Summary:
     result: Any = None
     failure: StepFailed | None = None
@@ -65,7 +63,7 @@ def _drive(services: Services, writer: str, definition: Generator[Request, Any, 
             failure = error
 
 
-def _call(services: Services, writer: str, call: Call, label: str, progress: Progress,
+def _call(services: NightlyServices, writer: str, call: Call, label: str, progress: Progress,
           sleep: Callable[[float], None]) -> Any:
     attempt = 1
     while True:

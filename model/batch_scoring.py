@@ -20,6 +20,7 @@ from model.onnx_export import scorer_from_onnx
 from model.ranking import masked_top_k
 from model.registry import Registry
 from shared.lake import Lake, Zone
+from shared.types import UTC_TIMESTAMP
 
 TABLE = "customer_recommendations"
 RECOMMENDATIONS_SCHEMA = pa.schema([
@@ -28,7 +29,7 @@ RECOMMENDATIONS_SCHEMA = pa.schema([
     ("product_id", pa.string()),
     ("score", pa.float32()),
     ("model_version", pa.string()),
-    ("scored_at", pa.timestamp("us", tz="UTC")),
+    ("scored_at", UTC_TIMESTAMP),
 ])
 
 
@@ -71,7 +72,7 @@ def score_customers(lake: Lake, version: str, now: datetime, *, active_days: int
                 "product_id": products.take(pa.array(picked)),
                 "score": pa.array(values[kept], pa.float32()),
                 "model_version": pa.array([version] * len(picked), pa.string()),
-                "scored_at": pa.array([now] * len(picked), pa.timestamp("us", tz="UTC")),
+                "scored_at": pa.array([now] * len(picked), UTC_TIMESTAMP),
             }, schema=RECOMMENDATIONS_SCHEMA)
 
     with lake.writer():

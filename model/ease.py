@@ -3,10 +3,36 @@ catalogue sizes. Its fit peaks at about 40 bytes x items² (measured), hence a s
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
 
+from model.popularity import tie_break
 from model.scoring import ItemScorer, ModelKind
+
+if TYPE_CHECKING:
+    from model.interactions import Interactions
+    from model.kinds import Models
+    from model.train import TrainingConfig
+
+DEFAULT_L2 = 250.0
+"""λ when the history is too short to validate one (a common good value; Steck 2019)."""
+
+
+def ease_models(data: Interactions) -> Models:
+    """`KindSpec.fit`: a model per λ (`l2`), all sharing one Gram matrix of `data`."""
+    item_gram = gram(data.binary)
+    bias = tie_break(data.popularity())
+    return lambda params: fit_ease(item_gram, params["l2"], bias)
+
+
+def too_many_for_ease(items: int, config: TrainingConfig) -> str | None:
+    """`KindSpec.refuses`: why EASE cannot fit `items` products (None when it can)."""
+    if items <= config.ease_max_items:
+        return None
+    return (f"{items:,} products is more than EASE's limit of {config.ease_max_items:,}; "
+            "train factors instead")
 
 
 def gram(purchased: sp.csr_matrix) -> np.ndarray:

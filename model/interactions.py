@@ -11,8 +11,8 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from shared.lake import Lake, Zone
-from shared.warehouse.engine import Engine
-from shared.warehouse.sources import table_input
+from shared.types import UTC_TIMESTAMP
+from shared.warehouse import Engine, table_input
 
 PURCHASES_SQL = """
 SELECT customer_id, product_id, ordered_at
@@ -26,7 +26,7 @@ HISTORY_SCHEMA = pa.schema([
     ("customer_id", pa.string()),
     ("item", pa.int32()),
     ("purchases", pa.int32()),
-    ("last_purchased_at", pa.timestamp("us", tz="UTC")),
+    ("last_purchased_at", UTC_TIMESTAMP),
 ])
 """`Interactions` as a table: a model version's trained history (`customers.parquet`)."""
 
@@ -46,8 +46,7 @@ class Purchases:
     @classmethod
     def from_table(cls, table: pa.Table) -> Purchases:
         """From a table with customer_id, product_id and ordered_at (a UTC timestamp)."""
-        at = pc.cast(table["ordered_at"].combine_chunks().cast(pa.timestamp("us", tz="UTC")),
-                     pa.int64())
+        at = pc.cast(table["ordered_at"].combine_chunks().cast(UTC_TIMESTAMP), pa.int64())
         return cls(pc.cast(table["customer_id"], pa.string()).combine_chunks(),
                    pc.cast(table["product_id"], pa.string()).combine_chunks(),
                    at.to_numpy(zero_copy_only=False))
@@ -139,7 +138,7 @@ class Interactions:
             "item": pa.array(counts.col.astype(np.int32)),
             "purchases": pa.array(counts.data.astype(np.int32)),
             "last_purchased_at": pa.array(last.data.astype("int64").astype("datetime64[us]"),
-                                          pa.timestamp("us", tz="UTC")),
+                                          UTC_TIMESTAMP),
         }, schema=HISTORY_SCHEMA)
 
     @classmethod

@@ -5,11 +5,12 @@ Every model kind exports to the same signature, so serving never branches on the
     inputs:  items int64[N], weights float[N], exclude int64[M], k int64[1]
     outputs: scores float[K], top_items int64[K]   (best first; ties go to the lower index)
 
-The graph is the one in `model.scoring`: gather the profile rows, weight and sum them, score
-the catalogue (EASE rows are scores already; factor models go through `item_out`), add the
-bias, set the excluded items to -inf and take the top k. N = 0 (a profile with nothing in
-it) and M = 0 (nothing to exclude) are ordinary requests: ReduceSum over an empty axis gives
-zeros and ScatterElements with no indices is a copy (checked in onnxruntime 1.32).
+The graph is the one in `model.scoring`: the kind's part (`model.onnx_graph`) scores the
+catalogue (gather the profile rows, weight and sum them; EASE rows are scores already,
+factor models go through `item_out`; add the bias), then the excluded items are set to -inf
+and the top k taken. N = 0 (a profile with nothing in it) and M = 0 (nothing to exclude)
+are ordinary requests: ReduceSum over an empty axis gives zeros and ScatterElements with no
+indices is a copy (checked in onnxruntime 1.32).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from model.scoring import ItemScorer, ModelKind, TopK
+from model.kinds import kind_spec
+from model.onnx_graph import initializer
+from model.scoring import ItemScorer, TopK
 
 OPSET = 21
 # IR 10 goes with opset 21; onnx's default IR version can be newer than onnxruntime reads.
@@ -48,35 +51,17 @@ def export_onnx(scorer: ItemScorer) -> bytes:
 
 
 def _model(scorer: ItemScorer) -> onnx.ModelProto:
-    _validate(scorer)
-    inits = [_init("bias", scorer.bias)]
-    nodes = []
-    if scorer.kind is ModelKind.POPULARITY:
-        raw = "bias"
-    else:
-        inits += [_init("item_rows", scorer.item_rows),
-                  numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"),
-                  numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1")]
-        nodes += [
-            helper.make_node("Gather", ["item_rows", "items"], ["rows"], axis=0),
-            helper.make_node("Unsqueeze", ["weights", "axis1"], ["weight_col"]),
-            helper.make_node("Mul", ["rows", "weight_col"], ["weighted"]),
-            helper.make_node("ReduceSum", ["weighted", "axis0"], ["profile"], keepdims=0),
-        ]
-        item_scores = "profile"
-        if scorer.kind is ModelKind.FACTORS:
-            # profile[d] @ item_out.T[d, n], not item_out[n, d] @ profile[d]: onnxruntime's
-            # GEMM with one output column is ~18x slower (9 ms vs 0.5 ms at 50k x 64).
-            inits.append(_init("item_out_t", scorer.item_out.T))
-            nodes.append(helper.make_node("MatMul", ["profile", "item_out_t"], ["item_scores"]))
-            item_scores = "item_scores"
-        nodes.append(helper.make_node("Add", [item_scores, "bias"], ["raw_scores"]))
-        raw = "raw_scores"
+    if scorer.bias.ndim != 1:
+        raise ValueError("bias must be one-dimensional")
+    scores = kind_spec(scorer.kind).onnx(scorer)
+    inits = [initializer("bias", scorer.bias), *scores.initializers]
     minus_inf = numpy_helper.from_array(np.array([-np.inf], dtype=np.float32))
-    nodes += [
+    nodes = [
+        *scores.nodes,
         helper.make_node("Shape", ["exclude"], ["exclude_shape"]),
         helper.make_node("ConstantOfShape", ["exclude_shape"], ["minus_inf"], value=minus_inf),
-        helper.make_node("ScatterElements", [raw, "exclude", "minus_inf"], ["masked"], axis=0),
+        helper.make_node("ScatterElements", [scores.output, "exclude", "minus_inf"],
+                         ["masked"], axis=0),
         helper.make_node("TopK", ["masked", "k"], list(OUTPUT_NAMES), axis=0, largest=1,
                          sorted=1),
     ]
@@ -100,30 +85,10 @@ def scorer_from_onnx(model: bytes) -> ItemScorer:
     """The weights an exported model carries, back in serving form (for batch scoring)."""
     proto = onnx.load_from_string(model)
     weights = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
-    kind = ModelKind({p.key: p.value for p in proto.metadata_props}["kind"])
+    kind = kind_spec({p.key: p.value for p in proto.metadata_props}["kind"]).kind
     item_out_t = weights.get("item_out_t")
     return ItemScorer(kind, weights["bias"], weights.get("item_rows"),
                       None if item_out_t is None else item_out_t.T)
-
-
-def _validate(scorer: ItemScorer) -> None:
-    """Fail at export, not at serving, when the arrays do not fit the kind."""
-    n = scorer.n_items
-    if scorer.bias.ndim != 1:
-        raise ValueError("bias must be one-dimensional")
-    rows, out = scorer.item_rows, scorer.item_out
-    if scorer.kind is ModelKind.POPULARITY:
-        return
-    if rows is None or rows.ndim != 2 or rows.shape[0] != n:
-        raise ValueError(f"{scorer.kind} needs item_rows with {n} rows")
-    if scorer.kind is ModelKind.EASE and rows.shape[1] != n:
-        raise ValueError("ease needs a square item_rows")
-    if scorer.kind is ModelKind.FACTORS and (out is None or out.shape != (n, rows.shape[1])):
-        raise ValueError(f"factors needs item_out of shape {(n, rows.shape[1])}")
-
-
-def _init(name: str, array: np.ndarray) -> TensorProto:
-    return numpy_helper.from_array(np.ascontiguousarray(array, dtype=np.float32), name)
 
 
 class OnnxScorer:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from model.kinds import kind_spec
 from model.registry import Decision, Registry
-from model.scoring import ModelKind
 
 DEFAULT_TOLERANCE = 0.005
 
@@ -30,7 +30,7 @@ def _decide(registry: Registry, challenger: str, now: datetime, tolerance: float
     champion = pointer.version
     defending = registry.manifest(champion) if champion is not None else None
     baseline = float(candidate.metrics["popularity"]["ndcg_at_10"])
-    if candidate.kind != ModelKind.POPULARITY and candidate.ndcg <= baseline:
+    if not kind_spec(candidate.kind).floor and candidate.ndcg <= baseline:
         promoted, reason = False, (f"NDCG@10 {candidate.ndcg:.4f} does not beat popularity "
                                    f"({baseline:.4f}) on the same split")
     elif defending is None:

@@ -11,8 +11,9 @@ from typing import Any
 from model.batch_scoring import ScoringResult, score_customers
 from model.promotion import decide
 from model.registry import Decision, Registry
-from model.train import Progress, TrainingConfig, TrainResult, train
+from model.train import TrainingConfig, TrainResult, train
 from shared.lake import Lake
+from shared.types import Progress
 
 
 @dataclass(frozen=True)

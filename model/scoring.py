@@ -22,6 +22,8 @@ import numpy as np
 
 
 class ModelKind(StrEnum):
+    """Each kind has its entry (fit, tuning, ONNX part) in `model.kinds.KINDS`."""
+
     EASE = "ease"
     FACTORS = "factors"
     POPULARITY = "popularity"

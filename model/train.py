@@ -1,23 +1,21 @@
 """Train, evaluate and register a recommender version from the lake's curated tables.
 
-Every candidate (popularity, EASE when the catalogue allows, factors) is fitted on the
-data before the test period and evaluated on it; the best by NDCG@10 (or the kind asked
-for) is then refitted on all purchases, exported to ONNX and registered as a challenger.
+Every candidate (each kind in `model.kinds.KINDS` the catalogue allows: EASE, factors,
+popularity) is fitted on the data before the test period and evaluated on it; the best by
+NDCG@10 (or the kind asked for) is then refitted on all purchases, exported to ONNX and
+registered as a challenger.
 Promotion is a separate step (`model.promotion.decide`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from model.ease import fit_ease, gram
 from model.evaluate import (
     Holdout,
     NotEnoughHistoryError,
@@ -25,23 +23,21 @@ from model.evaluate import (
     evaluate_buy_again,
     holdout,
 )
-from model.factors import fit_factors
 from model.interactions import Interactions, Purchases, read_purchases
+from model.kinds import KINDS, KindSpec, Params, floor, kind_spec
 from model.onnx_export import export_onnx
-from model.popularity import fit_popularity, tie_break
 from model.registry import Manifest, Registry, VersionFiles
-from model.scoring import ItemScorer, ModelKind
+from model.scoring import ModelKind
 from shared.lake import Lake, Zone
-from shared.warehouse.engine import Engine
-from shared.warehouse.sources import table_input
-from shared.warehouse.state import RefreshState
+from shared.types import MONEY, Progress
+from shared.warehouse import Engine, RefreshState, table_input
 
 ITEMS_SCHEMA = pa.schema([
     ("item", pa.int32()),
     ("product_id", pa.string()),
     ("name", pa.string()),
     ("category", pa.string()),
-    ("unit_price", pa.decimal128(18, 4)),
+    ("unit_price", MONEY),
     ("currency", pa.string()),
     ("buyers", pa.int32()),
 ])
@@ -63,7 +59,7 @@ class TrainingConfig:
 @dataclass(frozen=True)
 class Candidate:
     kind: ModelKind
-    params: dict[str, Any]
+    params: Params
     recall_at_10: float
     ndcg_at_10: float
     customers: int
@@ -74,12 +70,6 @@ class Candidate:
 class TrainResult:
     manifest: Manifest
     candidates: list[Candidate] = field(default_factory=list)
-
-
-Progress = Callable[[str], None]
-DEFAULT_L2 = 250.0
-"""λ when the history is too short to validate one (a common good value; Steck 2019)."""
-DEFAULT_FACTORS = 64
 
 
 def train(lake: Lake, now: datetime, config: TrainingConfig = TrainingConfig(),
@@ -101,8 +91,8 @@ def _train(lake: Lake, now: datetime, config: TrainingConfig,
     chosen = _choose(candidates, config.kind)
     progress(f"refitting {chosen.kind} on all purchases")
     everything = Interactions.build(purchases)
-    scorer = _fit(chosen.kind, chosen.params, everything)
-    popularity = next(c for c in candidates if c.kind is ModelKind.POPULARITY)
+    scorer = kind_spec(chosen.kind).fit(everything)(chosen.params)
+    popularity = next(c for c in candidates if c.kind == floor().kind)
     buy_again = evaluate_buy_again(split)
     manifest = Manifest(
         version=Registry.new_version(chosen.kind, now),
@@ -143,68 +133,59 @@ def test_period(purchases: Purchases, wanted_days: int) -> float:
 
 def _candidates(purchases: Purchases, split: Holdout, test_days: float,
                 config: TrainingConfig, progress: Progress) -> list[Candidate]:
-    kinds = [config.kind] if config.kind else list(ModelKind)
-    if ModelKind.POPULARITY not in kinds:
-        kinds.append(ModelKind.POPULARITY)  # the floor, always measured
-    items = len(split.train.products)
-    if ModelKind.EASE in kinds and items > config.ease_max_items:
-        if config.kind is ModelKind.EASE:
-            raise ValueError(f"{items:,} products is more than EASE's limit of "
-                             f"{config.ease_max_items:,}; train factors instead")
-        kinds.remove(ModelKind.EASE)
     candidates = []
-    for kind in kinds:
+    for spec in _kinds(len(split.train.products), config):
         started = time.perf_counter()
-        params = _params(kind, purchases.before(split.cutoff), test_days, config)
-        scorer = _fit(kind, params, split.train)
+        params = _params(spec, purchases.before(split.cutoff), test_days, config)
+        scorer = spec.fit(split.train)(params)
         metrics = evaluate(scorer, split)
-        candidates.append(Candidate(kind, params, metrics.recall_at_10, metrics.ndcg_at_10,
-                                    metrics.customers, round(time.perf_counter() - started, 3)))
-        progress(f"{kind}: NDCG@10 {metrics.ndcg_at_10:.4f}, Recall@10 "
+        candidates.append(Candidate(spec.kind, params, metrics.recall_at_10,
+                                    metrics.ndcg_at_10, metrics.customers,
+                                    round(time.perf_counter() - started, 3)))
+        progress(f"{spec.kind}: NDCG@10 {metrics.ndcg_at_10:.4f}, Recall@10 "
                  f"{metrics.recall_at_10:.4f} on {metrics.customers:,} customers")
     return candidates
 
 
-def _params(kind: ModelKind, earlier: Purchases, test_days: float,
-            config: TrainingConfig) -> dict[str, Any]:
-    """The kind's parameter with the best NDCG@10 on the test period before the real one
-    (the default when the history is too short for that)."""
-    if kind is ModelKind.POPULARITY:
+def _kinds(items: int, config: TrainingConfig) -> list[KindSpec]:
+    """The kind asked for, or every kind, with the floor always measured; less those that
+    cannot be fitted on `items` products (an error when it is the kind asked for)."""
+    asked = [kind_spec(config.kind)] if config.kind else list(KINDS.values())
+    if floor() not in asked:
+        asked.append(floor())
+    kinds = []
+    for spec in asked:
+        refusal = spec.refuses(items, config)
+        if refusal is None:
+            kinds.append(spec)
+        elif spec.kind == config.kind:
+            raise ValueError(refusal)
+    return kinds
+
+
+def _params(spec: KindSpec, earlier: Purchases, test_days: float,
+            config: TrainingConfig) -> Params:
+    """The kind's parameters with the best NDCG@10 on the test period before the real one
+    (the defaults when the history is too short for that)."""
+    if spec.grid is None:
         return {}
-    name, grid, default = (("l2", config.l2_grid, DEFAULT_L2) if kind is ModelKind.EASE
-                           else ("factors", config.factor_grid, DEFAULT_FACTORS))
+    grid = spec.grid(config)
     try:
         validation = holdout(earlier, test_days)
     except NotEnoughHistoryError:
-        return {name: default, "validated": False}
-    bias = tie_break(validation.train.popularity())
-    purchased = validation.train.binary
-    item_gram = gram(purchased) if kind is ModelKind.EASE else None  # shared by every λ
-
-    def fit(value: float) -> ItemScorer:
-        if item_gram is not None:
-            return fit_ease(item_gram, value, bias)
-        return fit_factors(purchased, int(value), bias)
-
+        return {**spec.defaults, "validated": False}
+    models = spec.fit(validation.train)
     # One model at a time: at 15k items each EASE fit is 0.9 GB.
-    scores = {value: evaluate(fit(value), validation).ndcg_at_10 for value in grid}
-    return {name: max(grid, key=scores.__getitem__), "validated": True}
-
-
-def _fit(kind: ModelKind, params: dict[str, Any], data: Interactions) -> ItemScorer:
-    buyers = data.popularity()
-    if kind is ModelKind.POPULARITY:
-        return fit_popularity(buyers)
-    if kind is ModelKind.EASE:
-        return fit_ease(gram(data.binary), params["l2"], tie_break(buyers))
-    return fit_factors(data.binary, int(params["factors"]), tie_break(buyers))
+    scores = [evaluate(models(params), validation).ndcg_at_10 for params in grid]
+    best = max(range(len(grid)), key=scores.__getitem__)
+    return {**grid[best], "validated": True}
 
 
 def _choose(candidates: list[Candidate], kind: ModelKind | None) -> Candidate:
     if kind is not None:
-        return next(c for c in candidates if c.kind is kind)
-    # On a tie the popularity model wins: the simpler model, and never refused promotion.
-    return max(candidates, key=lambda c: (c.ndcg_at_10, c.kind is ModelKind.POPULARITY))
+        return next(c for c in candidates if c.kind == kind)
+    # On a tie the floor wins: the simpler model, and never refused promotion.
+    return max(candidates, key=lambda c: (c.ndcg_at_10, kind_spec(c.kind).floor))
 
 
 def _items_table(lake: Lake, data: Interactions) -> pa.Table:

@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -35,6 +34,7 @@ from deltalake.exceptions import SchemaMismatchError
 from shared import lease
 from shared.lease import LeasePolicy
 from shared.settings import ConfigurationError, Settings
+from shared.storage import StaleWriteError, Versioned, Zone
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient, ContainerClient
@@ -52,31 +52,8 @@ BLOCK_BYTES = 8 * 1024 * 1024
 """Size of the blocks a streamed Azure upload stages before committing them."""
 
 
-class Zone(StrEnum):
-    """The lake's zones (see the README): each is a top-level folder under the root."""
-
-    RAW = "raw"
-    QUARANTINE = "quarantine"
-    PROCESSED = "processed"
-    CURATED = "curated"
-    MODELS = "models"
-    STATE = "_state"
-
-
 class LakeConfigError(ConfigurationError):
     """The lake URL or its credentials are unusable; the message says what to set."""
-
-
-class StaleWriteError(RuntimeError):
-    """A compare-and-swap write found the file changed since it was read."""
-
-
-@dataclass(frozen=True)
-class Versioned:
-    """A file's bytes and the version they were read at (None, None: no such file)."""
-
-    data: bytes | None
-    version: str | None
 
 
 class TokenCredential(Protocol):

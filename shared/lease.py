@@ -33,12 +33,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import orjson
 
-if TYPE_CHECKING:
-    from shared.lake import Lake
+from shared.storage import StaleWriteError, VersionedStore, Zone
 
 logger = logging.getLogger("shoplake.lease")
 
@@ -130,7 +128,7 @@ def _alive(holder: str) -> bool:
 class _Holding:
     """This process's hold on one run's lease: a count of open steps and a heartbeat."""
 
-    def __init__(self, lake: Lake, run: str, policy: LeasePolicy) -> None:
+    def __init__(self, lake: VersionedStore, run: str, policy: LeasePolicy) -> None:
         self.lake = lake
         self.run = run
         self.policy = policy
@@ -258,8 +256,6 @@ class _Holding:
                 return
 
     def _write(self, record: LeaseRecord, version: str | None) -> bool:
-        from shared.lake import StaleWriteError
-
         try:
             self.lake.write_bytes_if(self.path, record.to_json(), version)
         except StaleWriteError:
@@ -273,9 +269,7 @@ _enclosing: ContextVar[tuple[str, str] | None] = ContextVar("enclosing_writer", 
 """(lake URL, run) of the writer block the current code runs inside."""
 
 
-def lease_path(lake: Lake) -> str:
-    from shared.lake import Zone
-
+def lease_path(lake: VersionedStore) -> str:
     return lake.path(Zone.STATE, "lease", "writer.json")
 
 
@@ -284,7 +278,7 @@ def new_run_id() -> str:
 
 
 @contextmanager
-def hold(lake: Lake, policy: LeasePolicy, run: str | None = None, *, keep: bool = False,
+def hold(lake: VersionedStore, policy: LeasePolicy, run: str | None = None, *, keep: bool = False,
          sleep: Callable[[float], None] = time.sleep) -> Iterator[str]:
     """Hold the lake's writer lease for `run` inside the block; yields the run id.
 
@@ -329,7 +323,7 @@ def _block_ended(key: tuple[str, str], holding: _Holding, keep: bool) -> None:
                 holding.leave(keep)
 
 
-def release(lake: Lake, run: str) -> bool:
+def release(lake: VersionedStore, run: str) -> bool:
     """End `run`'s hold on the lake (its last step); False when it held nothing."""
     holding = _Holding(lake, run, LeasePolicy())
     try:
@@ -339,7 +333,7 @@ def release(lake: Lake, run: str) -> bool:
     return True
 
 
-def check_held(lake: Lake) -> None:
+def check_held(lake: VersionedStore) -> None:
     """Before a write: raise `LeaseLostError` when a run of this process lost the lake."""
     for (url, _), holding in list(_holdings.items()):
         if url == lake.url and holding.taken:

@@ -25,7 +25,7 @@ _TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
 
 
 class Settings(BaseSettings):
-    """Every setting, its environment variable and default (the README's table mirrors this)."""
+    """Every setting, its environment variable and default (mirrored in docs/configuration.md)."""
 
     model_config = SettingsConfigDict(
         extra="ignore", frozen=True, populate_by_name=True, env_ignore_empty=True

@@ -1,31 +1,37 @@
-"""Real fixtures: local lakes in temporary folders, an Azurite lake, simulated events."""
+"""Real fixtures: local lakes in temporary folders, an Azurite lake, simulated events.
+
+Azurite starts on first use, once per session: a test that uses it (through the `azurite`
+fixture, or the "azurite" parameter of `any_lake`) is marked `azurite`, so
+`pytest -m "not azurite"` (`make test-fast`) never starts it.
+"""
 
 from __future__ import annotations
 
-import tracemalloc
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, settings
 
-from shared.events.ingest import EventBatch
 from shared.lake import Lake
-from shared.services import Services, current_services
 from shared.settings import Settings, current_settings
 from shared.simulator import ShopConfig, event_bodies, simulate_shop
-from tests.azurite import Azurite, start_azurite, stop_azurite
+from shoplake.services import Services, current_services
+from tests.support.azurite import Azurite, start_azurite, stop_azurite
 
 # No timing limits in tests: machines are noisy (performance lives in bench/).
 settings.register_profile("shoplake", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("shoplake")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test that needs Azurite (its fixtures include `azurite`) is marked `azurite`."""
+    if "azurite" in getattr(item, "fixturenames", ()):
+        item.add_marker(pytest.mark.azurite)
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +53,7 @@ def azurite_lake(azurite: Azurite) -> Lake:
                      connection_string=azurite.connection_string)
 
 
-@pytest.fixture(params=["local", "azurite"])
+@pytest.fixture(params=["local", pytest.param("azurite", marks=pytest.mark.azurite)])
 def any_lake(request: pytest.FixtureRequest) -> Lake:
     """The same test on the embedded lake and on Azurite."""
     if request.param == "local":
@@ -83,28 +89,3 @@ def shop_events() -> pa.Table:
 @pytest.fixture(scope="session")
 def shop_bodies(shop_events: pa.Table) -> list[bytes]:
     return event_bodies(shop_events)
-
-
-def make_batch(bodies: list[bytes], *, partition: str = "0", first_sequence: int = 0,
-               enqueued_at: str = "2026-11-10T00:00:00") -> EventBatch:
-    """A batch as the Event Hubs trigger would hand it over."""
-    return EventBatch("eventhub", partition, list(bodies),
-                      np.arange(first_sequence, first_sequence + len(bodies), dtype=np.int64),
-                      np.full(len(bodies), np.datetime64(enqueued_at, "us")))
-
-
-def occurred_at_us(events: pa.Table) -> np.ndarray:
-    return pc.cast(events["occurred_at"], pa.int64()).to_numpy()
-
-
-Result = TypeVar("Result")
-
-
-def with_peak_memory(operation: Callable[[], Result]) -> tuple[Result, int]:
-    """`operation()`'s result and the most memory Python allocated while it ran (bytes)."""
-    tracemalloc.start()
-    try:
-        result = operation()
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()

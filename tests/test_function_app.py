@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 from datetime import UTC, datetime
@@ -12,13 +11,14 @@ import azure.functions as func
 import pytest
 
 from durable.activities import ACTIVITY_NAMES
-from shared.batch.datasets import Dataset
 from shared.events.raw import ingest_totals, quarantined_events, raw_events
 from shared.lake import Lake, Zone
+from shared.landed import Dataset
 from shared.simulator.faults import inject_faults
-from tests.azurite import Azurite
-from tests.functions_host import (
+from tests.support.azurite import Azurite
+from tests.support.functions_host import (
     InvocationContext,
+    app_function,
     blob_trigger_input,
     eventhub_events,
     index_in_fresh_process,
@@ -94,26 +94,13 @@ def test_auth_level_comes_from_the_settings() -> None:
     assert functions["http_api"]["function_json"]["bindings"][0]["authLevel"] == "ANONYMOUS"
 
 
-@functools.cache
-def _user_functions() -> dict:
-    """The app's functions, indexed once (an app object may be indexed only once)."""
-    import function_app
-
-    return {f.get_function_name(): f.get_user_function()
-            for f in function_app.app.get_functions()}
-
-
-def _user_function(name: str):
-    return _user_functions()[name]
-
-
 def test_ingest_events_lands_a_converted_batch_on_the_local_lake(
         environment, shop_bodies: list[bytes]) -> None:
     bodies, expected = inject_faults(shop_bodies[:500], 0.02, seed=9)
     events = eventhub_events(bodies, partition="2", first_sequence=1000,
                              enqueued_at=datetime(2026, 11, 10, tzinfo=UTC))
 
-    _user_function("ingest_events")(events)
+    app_function("ingest_events")(events)
 
     lake = Lake.open(str(environment))
     totals = ingest_totals(lake)
@@ -128,8 +115,8 @@ def test_ingest_events_lands_a_converted_batch_on_the_local_lake(
 
 def test_ingest_events_lands_on_azurite(environment, monkeypatch: pytest.MonkeyPatch,
                                         azurite: Azurite, shop_bodies: list[bytes]) -> None:
-    from shared.services import current_services
     from shared.settings import current_settings
+    from shoplake.services import current_services
 
     monkeypatch.setenv("LAKE_URL", "az://functions/shoplake")
     monkeypatch.setenv("LAKE_STORAGE_CONNECTION_STRING", azurite.connection_string)
@@ -139,7 +126,7 @@ def test_ingest_events_lands_on_azurite(environment, monkeypatch: pytest.MonkeyP
                              enqueued_at=datetime(2026, 11, 10, tzinfo=UTC))
 
     for _ in range(3):  # at-least-once: the same batch again changes nothing
-        _user_function("ingest_events")(events)
+        app_function("ingest_events")(events)
 
     lake = Lake.open("az://functions/shoplake", connection_string=azurite.connection_string)
     assert raw_events(lake).count_rows() == 200
@@ -153,7 +140,7 @@ def test_http_api_serves_the_fastapi_app_through_the_asgi_middleware(
         headers={"content-type": "application/x-ndjson"},
         body=b"\n".join(shop_bodies[:5]), route_params={"route": "events"})
 
-    response = asyncio.run(_user_function("http_api")(request, InvocationContext("http_api")))
+    response = asyncio.run(app_function("http_api")(request, InvocationContext("http_api")))
 
     assert response.status_code == 202
     assert b'"landed":5' in response.get_body()
@@ -168,16 +155,16 @@ def test_a_batch_without_partition_context_fails_loudly(environment,
                                enqueued_time=e.enqueued_time) for e in events]
 
     with pytest.raises(RuntimeError, match="PartitionContext"):
-        _user_function("ingest_events")(bare)
+        app_function("ingest_events")(bare)
     assert not (environment / "raw").exists()
 
 
 def test_on_batch_file_lands_an_upload_once_on_azurite(
         environment, monkeypatch: pytest.MonkeyPatch, azurite: Azurite) -> None:
     from shared.batch.ingest import quarantined_rows
-    from shared.services import current_services
+    from shared.landed import landed_rows
     from shared.settings import current_settings
-    from shared.warehouse.sources import landed_rows
+    from shoplake.services import current_services
 
     monkeypatch.setenv("LAKE_URL", "az://uploads/shoplake")
     monkeypatch.setenv("LAKE_STORAGE_CONNECTION_STRING", azurite.connection_string)
@@ -190,7 +177,7 @@ def test_on_batch_file_lands_an_upload_once_on_azurite(
     lake.write_bytes(blob, export)
 
     for _ in range(2):  # a duplicated blob-created event changes nothing
-        _user_function("on_batch_file")(blob_trigger_input(blob, export))
+        app_function("on_batch_file")(blob_trigger_input(blob, export))
 
     landed = landed_rows(lake, Dataset.PRODUCTS).to_table()
     assert landed["name"].to_pylist() == ["Mug, large"]
@@ -203,7 +190,7 @@ def test_on_batch_file_refuses_a_file_outside_the_upload_folders(environment) ->
     from shared.batch.runner import UploadError
 
     with pytest.raises(UploadError, match="raw/batch/<mapping>/<file>"):
-        _user_function("on_batch_file")(blob_trigger_input("lake/shoplake/raw/x.csv", b"a\n"))
+        app_function("on_batch_file")(blob_trigger_input("lake/shoplake/raw/x.csv", b"a\n"))
 
 
 @pytest.mark.parametrize(("customer", "k", "status", "error"), [
@@ -218,7 +205,7 @@ def test_get_recommendations_answers_a_real_http_request(
         headers={}, params={} if k is None else {"k": k}, body=b"",
         route_params={"customer_id": customer})
 
-    response = _user_function("get_recommendations")(request)
+    response = app_function("get_recommendations")(request)
 
     assert response.status_code == status
     assert response.mimetype == "application/json"

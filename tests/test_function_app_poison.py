@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given, settings
 
 from shared.events.raw import quarantined_events, raw_events
 from shared.lake import Lake, Zone
-from tests.functions_host import eventhub_events
-from tests.shared.events.hostile import ENQUEUED_AT, assert_reconciles, batches, revalidated
-from tests.test_function_app import _user_function
+from tests.support.functions_host import app_function, eventhub_events
+from tests.support.hostile import ENQUEUED_AT, assert_reconciles, batches, revalidated
 
 PARTITION = "5"
 # Each example is a new stretch of the partition, so its batch has files of its own.
@@ -36,7 +35,7 @@ def test_any_batch_is_landed_or_quarantined_and_the_trigger_never_raises(
     events = eventhub_events(bodies, partition=PARTITION, first_sequence=first,
                              enqueued_at=ENQUEUED_AT)
 
-    _user_function("ingest_events")(events)
+    app_function("ingest_events")(events)
 
     name = f"eventhub-{PARTITION}-{first:020d}-{first + len(bodies) - 1:020d}"
     record = orjson.loads(lake.read_bytes(lake.path(Zone.STATE, "ingest", "events",

@@ -18,24 +18,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shared.batch.datasets import MONEY, QUARANTINE_SCHEMA, ROW_REASONS, SCHEMAS, TIMESTAMP
-from shared.events.timestamps import parse_rfc3339
+from shared.batch.options import parse_values
+from shared.landed import ROW_QUARANTINE_SCHEMA, ROW_REASONS, SCHEMAS
+from shared.types import MONEY, UTC_TIMESTAMP
 
 if TYPE_CHECKING:
-    from shared.batch.mapping import DateOptions, Mapping, NumberOptions, TimestampOptions
+    from shared.batch.mapping import Mapping
 
-ISO8601 = "iso8601"
-"""The format name for ISO 8601 / RFC 3339 timestamps ("YYYY-MM-DD" for dates)."""
-
-_ISO8601_PARTS = (
-    r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<clock>\d{2}:\d{2})"
-    r"(?::(?P<second>\d{2})(?P<fraction>\.\d{1,9})?)?(?P<offset>[Zz]|[+-]\d{2}:?\d{2})?$"
-)
 _REASONS = list(ROW_REASONS)
 _FAILURES = {pa.int64(): "bad_number", pa.int32(): "bad_number", MONEY: "bad_decimal",
-             TIMESTAMP: "bad_timestamp", pa.date32(): "bad_date"}
+             UTC_TIMESTAMP: "bad_timestamp", pa.date32(): "bad_date"}
 """The row reason for a value that does not convert to the field's type."""
-_INT32 = (-(2**31), 2**31 - 1)
 
 Column = Callable[[int], pa.Array]
 """A source column of the chunk's well-formed records, by header position."""
@@ -50,7 +43,7 @@ class ConvertedChunk:
     landed: pa.Table
     """Exactly `SCHEMAS[mapping.dataset]`."""
     quarantined: pa.Table
-    """Exactly `QUARANTINE_SCHEMA`, in file order."""
+    """Exactly `ROW_QUARANTINE_SCHEMA`, in file order."""
 
 
 @dataclass(frozen=True)
@@ -238,8 +231,8 @@ class Converter:
             pa.array([rows[i][1] for i in ordered], pa.string()),
             pa.array([rows[i][2] for i in ordered], pa.string()),
             pa.array([raw.text(i) for i in ordered], pa.string()),
-            pa.array([rows[i][3] for i in ordered], QUARANTINE_SCHEMA.field("original").type),
-        ], schema=QUARANTINE_SCHEMA)
+            pa.array([rows[i][3] for i in ordered], ROW_QUARANTINE_SCHEMA.field("original").type),
+        ], schema=ROW_QUARANTINE_SCHEMA)
 
     def _detail(self, reason: str, field: str | None, fields: list[str]) -> str:
         """A sentence naming the field, its column and the bad value."""
@@ -263,145 +256,6 @@ class Converter:
                     f"{value!r}")
         return (f"{where} matches none of the date formats {', '.join(mapping.dates.formats)}: "
                 f"{value!r}")
-
-
-def parse_values(texts: pa.Array, type_: pa.DataType, mapping: Mapping) -> pa.Array:
-    """Texts (already trimmed, null when empty) as `type_`; null where one does not convert.
-
-    Exports repeat the same dates, prices and quantities over and over, so each distinct
-    text is parsed once.
-    """
-    if type_ == pa.string():
-        return texts
-    encoded = pc.dictionary_encode(texts)
-    return _parse_distinct(encoded.dictionary, type_, mapping).take(encoded.indices)
-
-
-def _parse_distinct(texts: pa.Array, type_: pa.DataType, mapping: Mapping) -> pa.Array:
-    if type_ in (pa.int64(), pa.int32()):
-        return parse_integers(texts, mapping.numbers, type_)
-    if type_ == MONEY:
-        return parse_decimals(texts, mapping.numbers)
-    if type_ == TIMESTAMP:
-        return parse_timestamps(texts, mapping.timestamps)
-    if type_ == pa.date32():
-        return parse_dates(texts, mapping.dates)
-    raise TypeError(f"no conversion from text to {type_}")
-
-
-def parse_integers(texts: pa.Array, numbers: NumberOptions, type_: pa.DataType) -> pa.Array:
-    """Whole numbers; digit grouping as the mapping says, and "6.0" is the whole number 6."""
-    plain = _plain_numbers(texts, numbers)
-    ok = pc.match_substring_regex(plain, r"^-?\d{1,18}$")
-    values = pc.cast(pc.if_else(ok, plain, None), pa.int64())
-    if type_ == pa.int64():
-        return values
-    lo, hi = _INT32
-    return pc.if_else(pc.and_(pc.greater_equal(values, lo), pc.less_equal(values, hi)),
-                      values, None).cast(type_)
-
-
-def parse_decimals(texts: pa.Array, numbers: NumberOptions) -> pa.Array:
-    """Exact decimal(18, 4) prices; more than 4 significant decimals is not a price."""
-    plain = _plain_numbers(texts, numbers)
-    ok = pc.match_substring_regex(plain, r"^-?\d{1,14}(\.\d{1,4})?$")
-    return pc.cast(pc.if_else(ok, plain, None), MONEY)
-
-
-def _plain_numbers(texts: pa.Array, numbers: NumberOptions) -> pa.Array:
-    """Numbers as "-123.45" (no "+", grouping, leading or trailing zeros); null if malformed."""
-    dec = f"[{numbers.decimal_separator}]"
-    sep = numbers.thousands_separator
-    if sep:
-        grouped = pc.match_substring_regex(
-            texts, rf"^[+-]?\d{{1,3}}([{sep}]\d{{3}})+({dec}\d*)?$")
-        texts = pc.if_else(grouped, pc.replace_substring(texts, sep, ""),
-                           pc.if_else(pc.match_substring(texts, sep), None, texts))
-    ok = pc.match_substring_regex(texts, rf"^[+-]?(\d+({dec}\d*)?|{dec}\d+)$")
-    plain = pc.if_else(ok, texts, None)
-    if numbers.decimal_separator != ".":
-        plain = pc.replace_substring(plain, numbers.decimal_separator, ".")
-    for pattern, replacement in (
-        (r"^\+", ""),
-        (r"^(-?)\.", r"\10."),  # ".5" -> "0.5" (RE2 group references are one digit)
-        (r"(\.\d*?)0+$", r"\1"),  # trailing zeros of the fraction
-        (r"\.$", ""),
-        (r"^(-?)0+(\d)", r"\1\2"),  # leading zeros
-    ):
-        plain = pc.replace_substring_regex(plain, pattern=pattern, replacement=replacement)
-    return plain
-
-
-def parse_timestamps(texts: pa.Array, options: TimestampOptions) -> pa.Array:
-    """UTC instants; each text is parsed by the first of the formats that accepts it."""
-    result = pa.nulls(len(texts), TIMESTAMP)
-    for fmt in options.formats:
-        pending = pc.if_else(pc.is_null(result), texts, None)
-        if pending.null_count == len(pending):
-            break
-        parsed = (_iso8601(pending, options.timezone) if fmt == ISO8601
-                  else _local_to_utc(_strptime(pending, fmt), options.timezone))
-        result = pc.coalesce(result, parsed)
-    return result
-
-
-def parse_dates(texts: pa.Array, options: DateOptions) -> pa.Array:
-    result = pa.nulls(len(texts), pa.date32())
-    for fmt in options.formats:
-        pending = pc.if_else(pc.is_null(result), texts, None)
-        if pending.null_count == len(pending):
-            break
-        parsed = _strptime(pending, "%Y-%m-%d" if fmt == ISO8601 else fmt)
-        result = pc.coalesce(result, parsed.cast(pa.date32()))
-    return result
-
-
-def _strptime(texts: pa.Array, fmt: str) -> pa.Array:
-    """Naive timestamps; null where a text does not match or names an impossible day.
-
-    Arrow's strptime takes "2/30/11" as March 2, so each value is formatted back and its
-    numbers compared with the text's (leading zeros aside, as formats need not pad).
-    """
-    parsed = pc.strptime(texts, format=fmt, unit="s", error_is_null=True)
-    same = pc.equal(_numbers(pc.strftime(parsed, format=fmt)), _numbers(texts))
-    return pc.if_else(same, parsed, None).cast(pa.timestamp("us"))
-
-
-def _numbers(texts: pa.Array) -> pa.Array:
-    spaced = pc.replace_substring_regex(texts, pattern=r"\D+", replacement=" ")
-    unpadded = pc.replace_substring_regex(spaced, pattern=r"(^| )0+(\d)", replacement=r"\1\2")
-    return pc.utf8_trim(unpadded, characters=" ")
-
-
-def _iso8601(texts: pa.Array, timezone: str) -> pa.Array:
-    """ISO 8601 date-times, seconds optional; without an offset they are local times."""
-    parts = pc.extract_regex(texts, _ISO8601_PARTS)
-    second = pc.struct_field(parts, "second")
-    offset = pc.struct_field(parts, "offset")
-    naive = pc.equal(offset, "")
-    rfc3339 = pc.binary_join_element_wise(
-        pc.struct_field(parts, "date"), "T", pc.struct_field(parts, "clock"), ":",
-        pc.if_else(pc.equal(second, ""), "00", second), pc.struct_field(parts, "fraction"),
-        pc.if_else(naive, "Z", pc.replace_substring_regex(
-            offset, pattern=r"^([+-]\d{2})(\d{2})$", replacement=r"\1:\2")),
-        "")
-    instants = parse_rfc3339(rfc3339)
-    if timezone == "UTC":
-        return instants
-    local = _local_to_utc(instants.cast(pa.timestamp("us")), timezone)
-    return pc.if_else(naive, local, instants)
-
-
-def _local_to_utc(naive: pa.Array, timezone: str) -> pa.Array:
-    """Wall-clock times in `timezone` as UTC; a time skipped by a clock change is null,
-    and a repeated one is its first occurrence."""
-    if timezone == "UTC":
-        return naive.cast(TIMESTAMP)
-    earliest = pc.assume_timezone(naive, timezone=timezone, ambiguous="earliest",
-                                  nonexistent="earliest")
-    latest = pc.assume_timezone(naive, timezone=timezone, ambiguous="earliest",
-                                nonexistent="latest")
-    return pc.if_else(pc.equal(earliest, latest), earliest, None).cast(TIMESTAMP)
 
 
 def _mask(flags: pa.Array) -> np.ndarray:

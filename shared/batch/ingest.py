@@ -32,7 +32,6 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from shared.batch.datasets import QUARANTINE_SCHEMA
 from shared.batch.mapping import Mapping
 from shared.batch.reader import (
     MissingColumnsError,
@@ -41,12 +40,12 @@ from shared.batch.reader import (
     read_batch_file,
 )
 from shared.lake import Lake, Zone
-from shared.warehouse.sources import landed_folder, landed_schema
+from shared.landed import ROW_QUARANTINE_SCHEMA, landed_folder, landed_schema
 
 Status = Literal["landed", "duplicate", "rejected"]
 _READ_BLOCK = 1 << 20
 _ROWS_FILE = re.compile(r"[0-9a-f]{64}\.parquet")
-QUARANTINE_FILE_SCHEMA = QUARANTINE_SCHEMA.append(pa.field("source_file", pa.string()))
+QUARANTINE_FILE_SCHEMA = ROW_QUARANTINE_SCHEMA.append(pa.field("source_file", pa.string()))
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,8 @@ class BatchFileResult:
         return asdict(self)
 
 
-def file_digest(lake: Lake, path: str) -> str:
+def content_sha256(lake: Lake, path: str) -> str:
+    """The ledger key of an upload: its bytes' SHA-256."""
     digest = hashlib.sha256()
     with lake.open_input(path) as stream:
         while block := stream.read(_READ_BLOCK):
@@ -93,7 +93,7 @@ def quarantined_rows(lake: Lake) -> ds.Dataset:
 def ingest_batch_file(lake: Lake, path: str, mapping: Mapping,
                       now: datetime | None = None) -> BatchFileResult:
     """Land the lake file at `path` (once per content) with `mapping`."""
-    sha256 = file_digest(lake, path)
+    sha256 = content_sha256(lake, path)
     ledger = ledger_path(lake, sha256)
     recorded, _ = lake.read_json(ledger)  # None: not landed yet (or its entry is damaged)
     # A rejected file may be retried with a new mapping.

@@ -2,8 +2,8 @@
 
 An export is described once, in a mapping file, instead of in code: onboarding a new
 retailer's export is writing a mapping, not a loader. Built-in mappings live in
-`shared/batch/mappings/`; any other mapping file can be given by path. The README's
-"Source mappings" section documents the format.
+`shared/batch/mappings/`; any other mapping file can be given by path. `docs/batch-mappings.md`
+documents the format.
 """
 
 from __future__ import annotations
@@ -11,21 +11,26 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import Annotated, Any, Self, get_args
 
 import pyarrow as pa
-import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from shared.batch.convert import ISO8601, parse_values
-from shared.batch.datasets import REQUIRED_FIELDS, SCHEMAS, Dataset
+from shared.batch.options import (
+    CsvOptions,
+    DateOptions,
+    NumberOptions,
+    Section,
+    TimestampOptions,
+    parse_values,
+)
+from shared.landed import REQUIRED_FIELDS, SCHEMAS, Dataset
 from shared.settings import ConfigurationError
 
 BUILTIN_DIR = Path(__file__).with_name("mappings")
 DERIVED_FIELDS = frozenset({"source_row", "is_return"})
 """Canonical fields that never come from a column: the reader and [returns] set them."""
 
-_ASCII = bytes(range(128))
 # A mapping's name becomes the upload folder raw/batch/<name>/ and the lake's mapping file
 # _state/mappings/<name>.toml: it must stay one plain path segment ("..", "a/b" must not).
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -41,101 +46,7 @@ class MappingError(ConfigurationError):
     """A mapping is unusable; the one-line message names the file and the problem."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-_OneChar = Annotated[str, Field(min_length=1, max_length=1)]
-
-
-class CsvOptions(_Section):
-    """How the file's bytes become fields."""
-
-    encoding: str = "utf-8"
-    delimiter: _OneChar = ","
-    quote: _OneChar = '"'
-    trim: bool = True
-    """Strip surrounding whitespace from text values (numbers and times are always stripped)."""
-
-    @field_validator("encoding")
-    @classmethod
-    def _ascii_compatible(cls, value: str) -> str:
-        """Lines are split on the raw bytes, so the encoding must keep ASCII as it is."""
-        try:
-            same = _ASCII.decode(value, errors="replace") == _ASCII.decode("ascii")
-        except LookupError:
-            raise ValueError(f"unknown encoding {value!r}") from None
-        if not same:
-            raise ValueError(f"encoding {value!r} is not ASCII-compatible (use utf-8, "
-                             "latin-1, cp1252 or similar)")
-        return value
-
-    @field_validator("delimiter", "quote")
-    @classmethod
-    def _not_newline(cls, value: str) -> str:
-        if value in "\r\n":
-            raise ValueError("must not be a line break")
-        return value
-
-    @model_validator(mode="after")
-    def _distinct(self) -> Self:
-        if self.delimiter == self.quote:
-            raise ValueError("delimiter and quote must differ")
-        return self
-
-
-class NumberOptions(_Section):
-    """How quantities and prices are written."""
-
-    decimal_separator: Literal[".", ","] = "."
-    thousands_separator: Literal["", ",", ".", " ", "'", "\u00a0", "\u202f"] = ""
-    """Empty: numbers have no digit grouping."""
-
-    @model_validator(mode="after")
-    def _distinct(self) -> Self:
-        if self.decimal_separator == self.thousands_separator:
-            raise ValueError("decimal_separator and thousands_separator must differ")
-        return self
-
-
-class _Formats(_Section):
-    formats: Annotated[tuple[str, ...], Field(min_length=1)] = (ISO8601,)
-    """strptime formats (or "iso8601"), tried in order: the first that parses a value wins."""
-
-    @field_validator("formats")
-    @classmethod
-    def _known_kinds(cls, formats: tuple[str, ...]) -> tuple[str, ...]:
-        for fmt in formats:
-            if fmt != ISO8601 and "%" not in fmt:
-                raise ValueError(f"{fmt!r} is neither {ISO8601!r} nor a strptime format")
-            if "%z" in fmt or "%Z" in fmt:
-                raise ValueError(f"{fmt!r}: timestamps with a UTC offset need {ISO8601!r}; "
-                                 "strptime formats describe local times")
-        return formats
-
-
-class TimestampOptions(_Formats):
-    """Times without a UTC offset are local times in `timezone`, converted to UTC."""
-
-    timezone: str = "UTC"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        """Checked with Arrow, which converts the times, against its time zone database."""
-        try:
-            pc.assume_timezone(pa.array([0], pa.timestamp("s")), timezone=value)
-        except pa.ArrowInvalid:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
-                             "'Europe/London')") from None
-        return value
-
-
-class DateOptions(_Formats):
-    """Formats of calendar dates ("iso8601" is YYYY-MM-DD)."""
-
-
-class ReturnsRule(_Section):
+class ReturnsRule(Section):
     """Which order lines are returns: a column's prefix or values, else a negative quantity."""
 
     column: str | None = Field(None, min_length=1)
@@ -151,12 +62,12 @@ class ReturnsRule(_Section):
         return self
 
 
-class GuestRule(_Section):
+class GuestRule(Section):
     customer_ids: tuple[str, ...] = ()
     """Placeholder customer ids that mean a guest, as an empty one does (e.g. "0")."""
 
 
-class Mapping(_Section):
+class Mapping(Section):
     """One export's mapping to a canonical dataset; `name` is the file's name without .toml."""
 
     name: str
@@ -165,7 +76,7 @@ class Mapping(_Section):
     csv: CsvOptions = CsvOptions()
     columns: dict[str, Annotated[str, Field(min_length=1)]]
     """Canonical field -> the source column holding it."""
-    defaults: dict[str, str] = {}
+    defaults: dict[str, str] = Field(default_factory=dict)
     """Canonical field -> the value used when its column is absent, unmapped or empty."""
     numbers: NumberOptions = NumberOptions()
     timestamps: TimestampOptions = TimestampOptions()

@@ -31,7 +31,8 @@ import numpy as np
 import pyarrow as pa
 
 from shared.batch.convert import ConvertedChunk, Converter, RawChunk
-from shared.batch.mapping import CsvOptions, Mapping
+from shared.batch.mapping import Mapping
+from shared.batch.options import CsvOptions
 
 __all__ = ["ConvertedChunk", "MissingColumnsError", "UnreadableFileError", "count_records",
            "read_batch_file"]

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from shared.types import UTC_TIMESTAMP
+
 SCHEMA_VERSIONS: tuple[int, ...] = (1,)
 """Envelope versions this code accepts; bump with a migration note when the contract changes."""
 
@@ -56,7 +58,7 @@ class Field:
     def arrow_type(self) -> pa.DataType:
         """The field's type in a table of events (`occurred_at` is a real timestamp)."""
         if self.name == "occurred_at":
-            return pa.timestamp("us", tz="UTC")
+            return UTC_TIMESTAMP
         return {"string": pa.string(), "integer": pa.int64(), "number": pa.float64()}[
             self.json_type
         ]
@@ -151,7 +153,7 @@ RAW_SCHEMA = pa.schema(
     [
         pa.field("event_id", pa.string(), nullable=False),
         pa.field("event_type", pa.string(), nullable=False),
-        pa.field("occurred_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("occurred_at", UTC_TIMESTAMP, nullable=False),
         pa.field("customer_id", pa.string()),
         pa.field("session_id", pa.string()),
         pa.field("schema_version", pa.int32(), nullable=False),
@@ -166,17 +168,17 @@ RAW_SCHEMA = pa.schema(
         pa.field("source", pa.string(), nullable=False),
         pa.field("source_partition", pa.string(), nullable=False),
         pa.field("sequence_number", pa.int64(), nullable=False),
-        pa.field("enqueued_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("enqueued_at", UTC_TIMESTAMP, nullable=False),
     ]
 )
 """A landed event in `raw/events/`: the typed contract fields plus where it came from."""
 
-QUARANTINE_SCHEMA = pa.schema(
+EVENT_QUARANTINE_SCHEMA = pa.schema(
     [
         pa.field("source", pa.string(), nullable=False),
         pa.field("source_partition", pa.string(), nullable=False),
         pa.field("sequence_number", pa.int64(), nullable=False),
-        pa.field("enqueued_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("enqueued_at", UTC_TIMESTAMP, nullable=False),
         pa.field("reason", pa.string(), nullable=False),
         pa.field("field", pa.string()),
         pa.field("detail", pa.string(), nullable=False),

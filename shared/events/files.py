@@ -14,7 +14,8 @@ from shared.events.ingest import EventBatch, to_datetime64
 _CHUNK = 1 << 20
 
 
-def file_digest(path: Path) -> str:
+def _source_partition(path: Path) -> str:
+    """A file's partition name: the start of its content's SHA-256 (one file, one name)."""
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         while chunk := stream.read(_CHUNK):
@@ -24,7 +25,7 @@ def file_digest(path: Path) -> str:
 
 def ndjson_batches(path: Path, batch_size: int, received_at: datetime) -> Iterator[EventBatch]:
     """Batches of up to `batch_size` non-blank lines; sequence numbers are line numbers."""
-    partition = file_digest(path)
+    partition = _source_partition(path)
     received = to_datetime64(received_at)
     bodies: list[bytes] = []
     lines: list[int] = []

@@ -1,6 +1,6 @@
 """Land one delivered batch of events: validate, write raw and quarantine, record the counts.
 
-Every path in is the same call (`ingest_batch`): the Event Hubs trigger, POST /api/events,
+Every path in is the same call (`ingest_event_batch`): the Event Hubs trigger, POST /api/events,
 the demo and the benchmark. A batch's files are named from its source position, and the
 reference clock for "in the future" is the time the source received each event, so a
 redelivered batch rewrites byte-identical files instead of adding duplicates.
@@ -21,14 +21,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shared.events.contract import (
+    EVENT_QUARANTINE_SCHEMA,
     FUTURE_TOLERANCE_SECONDS,
-    QUARANTINE_SCHEMA,
     RAW_SCHEMA,
     REASONS,
 )
 from shared.events.parse import parse_bodies
 from shared.events.validate import Verdicts, validate
 from shared.lake import Lake, Zone
+from shared.types import UTC_TIMESTAMP
 
 _US = np.dtype("datetime64[us]")
 # Dictionary pages pay only for the few-valued columns; statistics only where readers prune.
@@ -123,7 +124,7 @@ class IngestResult:
         }
 
 
-def ingest_batch(lake: Lake, batch: EventBatch, *, max_event_bytes: int,
+def ingest_event_batch(lake: Lake, batch: EventBatch, *, max_event_bytes: int,
                  future_tolerance_s: int = FUTURE_TOLERANCE_SECONDS) -> IngestResult:
     sizes = np.fromiter(map(len, batch.bodies), dtype=np.int64, count=len(batch.bodies))
     oversize = sizes > max_event_bytes
@@ -176,7 +177,7 @@ def _position_columns(batch: EventBatch, rows: np.ndarray | None) -> dict[str, p
         "source": _constant(batch.source, len(sequence_numbers)),
         "source_partition": _constant(batch.partition, len(sequence_numbers)),
         "sequence_number": pa.array(sequence_numbers, pa.int64()),
-        "enqueued_at": pa.array(enqueued_us).view(pa.timestamp("us", tz="UTC")),
+        "enqueued_at": pa.array(enqueued_us).view(UTC_TIMESTAMP),
     }
 
 
@@ -198,7 +199,7 @@ def _landed_table(parsed: pa.Table, verdicts: Verdicts, batch: EventBatch) -> pa
 def _quarantine_table(verdicts: Verdicts, batch: EventBatch) -> pa.Table:
     rows = np.flatnonzero(~verdicts.accepted)
     if rows.size == 0:
-        return QUARANTINE_SCHEMA.empty_table()
+        return EVENT_QUARANTINE_SCHEMA.empty_table()
     return pa.table(
         {
             **_position_columns(batch, rows),
@@ -207,7 +208,7 @@ def _quarantine_table(verdicts: Verdicts, batch: EventBatch) -> pa.Table:
             "detail": pa.array([verdicts.detail[r] for r in rows], pa.string()),
             "body": pa.array([batch.bodies[r] for r in rows], pa.binary()),
         },
-        schema=QUARANTINE_SCHEMA,
+        schema=EVENT_QUARANTINE_SCHEMA,
     )
 
 

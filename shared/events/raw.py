@@ -8,7 +8,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from shared.events.contract import QUARANTINE_SCHEMA, RAW_SCHEMA
+from shared.events.contract import EVENT_QUARANTINE_SCHEMA, RAW_SCHEMA
 from shared.lake import Lake, Zone
 
 
@@ -18,7 +18,7 @@ def raw_events(lake: Lake) -> ds.Dataset:
 
 
 def quarantined_events(lake: Lake) -> ds.Dataset:
-    return _dataset(lake, lake.path(Zone.QUARANTINE, "events"), QUARANTINE_SCHEMA,
+    return _dataset(lake, lake.path(Zone.QUARANTINE, "events"), EVENT_QUARANTINE_SCHEMA,
                     "received_date")
 
 

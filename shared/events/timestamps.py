@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shared.events.contract import RFC3339_PATTERN
+from shared.types import UTC_TIMESTAMP
 
 _US_PER_MINUTE = 60_000_000
 
@@ -27,7 +28,7 @@ def parse_rfc3339(texts: pa.Array) -> pa.TimestampArray:
     # Floor to microseconds like the exact path (a cast truncates toward 1970).
     micros = np.floor_divide(_numpy_int64(nanos), 1000)
     return pa.array(micros, mask=pc.is_null(nanos).to_numpy(zero_copy_only=False)).cast(
-        pa.timestamp("us", tz="UTC"))
+        UTC_TIMESTAMP)
 
 
 def _numpy_int64(values: pa.Array) -> np.ndarray:
@@ -60,4 +61,4 @@ def _parse_rfc3339_exact(texts: pa.Array) -> pa.TimestampArray:
     local_us = pc.add(pc.multiply(pc.cast(naive_s, pa.int64()), 1_000_000), fraction_us)
     utc_us = pc.subtract(local_us, offset_us)
     valid = pc.and_(calendar_ok, offset_ok)
-    return pc.if_else(valid, utc_us, None).cast(pa.timestamp("us", tz="UTC"))
+    return pc.if_else(valid, utc_us, None).cast(UTC_TIMESTAMP)

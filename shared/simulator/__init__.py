@@ -5,7 +5,7 @@ time, and days of contract-valid shopper events with the orders they produce (re
 included), with planted structure (funnel, seasonality, popularity skew, bundles bought
 together) for the pipeline and the recommender to find. `write_exports` writes the batch
 files; `event_bodies`, `event_partition_keys` and the `eventhub` module's senders feed
-Event Hubs.
+Event Hubs; `inject_faults` mixes in the poison events buggy producers send.
 """
 
 from .bodies import EventStream, event_bodies, event_partition_keys, event_stream
@@ -19,6 +19,7 @@ from .eventhub import (
     send_to_eventhub,
 )
 from .export import ExportFiles, write_csv, write_exports
+from .faults import inject_faults
 from .shop import SimulatedDay, SimulatedShop, simulate_shop
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "event_bodies",
     "event_partition_keys",
     "event_stream",
+    "inject_faults",
     "open_producer",
     "send_events",
     "send_to_eventhub",

@@ -14,16 +14,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shared.events.contract import EVENT_SCHEMA, EVENT_TYPES
+from shared.types import UTC_TIMESTAMP
 
 from .strings import prefixed_hex, prefixed_numbers, uuid4_strings
 from .world import World
 
-TIMESTAMP = pa.timestamp("us", tz="UTC")
 EVENTS_SCHEMA = EVENT_SCHEMA
 ORDERS_SCHEMA = pa.schema([
     pa.field("order_id", pa.string()),
     pa.field("line_number", pa.int32()),
-    pa.field("ordered_at", TIMESTAMP),
+    pa.field("ordered_at", UTC_TIMESTAMP),
     pa.field("customer_id", pa.string()),
     pa.field("product_id", pa.string()),
     pa.field("quantity", pa.int64()),
@@ -98,7 +98,7 @@ def events_table(world: World, day_index: int, events: EventColumns,
         [
             uuid4_strings(rng, n),
             _EVENT_TYPES.take(events.kind),
-            pa.array(events.at, TIMESTAMP),
+            pa.array(events.at, UTC_TIMESTAMP),
             _optional_take(world.customers.ids, events.customer),
             prefixed_hex("s-", events.session),
             pa.array(np.ones(n, dtype=np.int64)),
@@ -124,7 +124,7 @@ def orders_table(world: World, lines: OrderLines) -> pa.Table:
         [
             _order_ids(world, lines.order_day, lines.order),
             pa.array(lines.line.astype(np.int32)),
-            pa.array(lines.at, TIMESTAMP),
+            pa.array(lines.at, UTC_TIMESTAMP),
             _optional_take(world.customers.ids, lines.customer),
             cat.ids.take(lines.product),
             pa.array(lines.quantity.astype(np.int64)),

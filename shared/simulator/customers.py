@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shared.types import UTC_TIMESTAMP
+
 from .catalogue import CATEGORIES, Catalogue, category_weights
 from .config import ShopConfig
 from .strings import prefixed_numbers
@@ -105,7 +107,7 @@ class CustomerBase:
             "segment": pa.array(SEGMENTS).take(pa.array(segment)),
             "country": pa.array([c for c, _ in COUNTRIES]).take(pa.array(country)),
             "signup_date": pa.array(signup_date, pa.date32()),
-            "updated_at": pa.array(updated, pa.timestamp("us", tz="UTC")),
+            "updated_at": pa.array(updated, UTC_TIMESTAMP),
         })
 
 

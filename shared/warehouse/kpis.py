@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from shared.lake import Lake, Zone
+from shared.lake import Lake
 from shared.warehouse.engine import Engine
+from shared.warehouse.specs import CATALOG
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ def headline(lake: Lake, top: int = 5) -> Headline:
     with Engine() as engine:
         for table in ("kpi_revenue_by_category_day", "kpi_top_products",
                       "kpi_customer_lifetime_value", "kpi_conversion_funnel", "fact_sales"):
-            engine.bind(table, lake.table(Zone.CURATED, table).to_pyarrow_dataset())
+            spec = CATALOG[table]
+            engine.bind(table, lake.table(spec.zone, spec.table).to_pyarrow_dataset())
         by_category = engine.table(
             "SELECT category, SUM(orders) AS orders, SUM(units_sold) AS units,"
             " SUM(net_revenue) AS net_revenue FROM kpi_revenue_by_category_day"

@@ -1,4 +1,4 @@
-"""What the transforms read: landed files (raw zone) and Delta tables (later zones).
+"""What the transforms read: raw and landed files (raw zone) and Delta tables (later zones).
 
 An input is an Arrow dataset (any lake: DuckDB scans it lazily with filters pushed down)
 or, on a local lake, the list of its Parquet files for DuckDB's own reader, which is
@@ -17,14 +17,11 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from deltalake import DeltaTable
 
-from shared.batch.datasets import SCHEMAS, TIMESTAMP, Dataset
 from shared.events.contract import RAW_SCHEMA
 from shared.lake import Lake, Zone
+from shared.landed import Dataset, landed_folder, landed_rows, landed_schema
 
 EVENT_DATE = pa.field("event_date", pa.date32())
-LANDED_COLUMNS = [pa.field("source_file", pa.string(), nullable=False),
-                  pa.field("landed_at", TIMESTAMP, nullable=False)]
-"""Added to every landed batch row: which file (content hash) and when it landed."""
 
 
 @dataclass(frozen=True)
@@ -39,23 +36,6 @@ class ParquetFiles:
 
 Rows = ds.Dataset | ParquetFiles
 _DUCKDB_TYPES = {pa.date32(): "DATE", pa.string(): "VARCHAR"}
-
-
-def landed_schema(dataset: Dataset) -> pa.Schema:
-    schema = SCHEMAS[dataset]
-    for column in LANDED_COLUMNS:
-        schema = schema.append(column)
-    return schema
-
-
-def landed_folder(lake: Lake, dataset: Dataset) -> str:
-    return lake.path(Zone.RAW, "landed", dataset.value)
-
-
-def landed_files(lake: Lake, dataset: Dataset) -> list[str]:
-    """File names (content hashes) of every landed file of the dataset."""
-    return [info.base_name for info in lake.file_infos(landed_folder(lake, dataset), ".parquet")
-            if info.size]  # see raw_event_files
 
 
 def raw_event_files(lake: Lake) -> dict[date, list[pafs.FileInfo]]:
@@ -75,15 +55,6 @@ def raw_event_files(lake: Lake) -> dict[date, list[pafs.FileInfo]]:
     return dict(by_date)
 
 
-def landed_rows(lake: Lake, dataset: Dataset, names: list[str] | None = None) -> ds.Dataset:
-    """Landed rows of all (or the named) files of a dataset."""
-    folder = landed_folder(lake, dataset)
-    if names is None:
-        names = landed_files(lake, dataset)
-    return ds.dataset([f"{folder}/{name}" for name in names], schema=landed_schema(dataset),
-                      filesystem=lake.fs, format="parquet")
-
-
 def landed_input(lake: Lake, dataset: Dataset, names: list[str]) -> Rows:
     if not lake.local:
         return landed_rows(lake, dataset, names)
@@ -91,7 +62,7 @@ def landed_input(lake: Lake, dataset: Dataset, names: list[str]) -> Rows:
     return ParquetFiles([f"{folder}/{name}" for name in names], landed_schema(dataset), {})
 
 
-def raw_events(lake: Lake, files: list[pafs.FileInfo]) -> ds.Dataset:
+def raw_event_dataset(lake: Lake, files: list[pafs.FileInfo]) -> ds.Dataset:
     """The given raw event files as one dataset with `event_date` from their folders."""
     folder = lake.path(Zone.RAW, "events")
     return ds.dataset(
@@ -106,7 +77,7 @@ def raw_events(lake: Lake, files: list[pafs.FileInfo]) -> ds.Dataset:
 
 def raw_events_input(lake: Lake, files: list[pafs.FileInfo]) -> Rows:
     if not lake.local:
-        return raw_events(lake, files)
+        return raw_event_dataset(lake, files)
     return ParquetFiles([info.path for info in files], RAW_SCHEMA.append(EVENT_DATE),
                         {EVENT_DATE.name: "DATE"})
 

@@ -61,30 +61,28 @@ class Snapshot:
 
 @dataclass
 class Plan:
-    """What a refresh rebuilds: dates per partitioned table, and whole tables."""
+    """What a refresh rebuilds: dates per partitioned table, keys of merged tables."""
 
     full: bool = False
-    event_dates: set[date] = field(default_factory=set)
-    order_dates: set[date] = field(default_factory=set)
-    changed_datasets: set[str] = field(default_factory=set)
-    """Landed datasets with new files (their processed tables are rebuilt whole)."""
-    sales_dates: set[date] = field(default_factory=set)
-    """Extra fact_sales dates: orders of customers or products whose dimension changed."""
-    product_event_dates: set[date] = field(default_factory=set)
-    """Extra fact_events dates: events of products whose category changed."""
-    dims_changed: bool = False
-    product_ids: set[str] | None = field(default_factory=set)
-    """Products whose dimension row may change (None: all of them)."""
-    customer_ids: set[str] | None = field(default_factory=set)
-    """Customers whose dimension rows may change (None: all of them)."""
+    dates: dict[str, set[date]] = field(default_factory=dict)
+    """Partition-step table -> the dates its new or changed inputs touch."""
+    extra_dates: dict[str, set[date]] = field(default_factory=dict)
+    """Later partitioned table -> more dates to rebuild: those of rows whose merged
+    dimension changed (a product's new category)."""
+    changed_sources: set[str] = field(default_factory=set)
+    """Landed inputs with new files (tables replaced from them are rebuilt)."""
+    keys: dict[str, set[str] | None] = field(default_factory=dict)
+    """Business key column -> the keys whose merged rows may change (None: all of them)."""
+    changed: set[str] = field(default_factory=set)
+    """Merged tables that changed (tables built on them are rebuilt)."""
     snapshot: Snapshot = field(default_factory=Snapshot)
     """What every step reads, and what the watermark will record."""
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Names the markers of this plan's finished date partitions."""
     calendar: list[str] | None = None
-    """First and last ISO date of dim_date, once the dimensions are refreshed."""
-    facts_done: bool = False
-    """Facts and daily KPIs are refreshed for the dimensions as last refreshed."""
+    """First and last ISO date of the data, once the dimensions are refreshed."""
+    done: set[str] = field(default_factory=set)
+    """Steps after the partition step that are finished for this plan."""
     watermark_version: str | None = None
     """The version of the watermark this plan started from: the only one it may replace."""
     absorbed: list[str] = field(default_factory=list)
@@ -92,21 +90,19 @@ class Plan:
 
     @property
     def partitions(self) -> set[date]:
-        """Dates whose processed partitions are rebuilt."""
-        return self.event_dates | self.order_dates
+        """Dates whose partition-step tables are rebuilt."""
+        return set().union(*self.dates.values())
 
     def union(self, other: Plan) -> Plan:
         """Both plans' work, on `self`'s snapshot (the newer plan's); steps start over."""
         return Plan(
             full=self.full or other.full,
-            event_dates=self.event_dates | other.event_dates,
-            order_dates=self.order_dates | other.order_dates,
-            changed_datasets=self.changed_datasets | other.changed_datasets,
-            sales_dates=self.sales_dates | other.sales_dates,
-            product_event_dates=self.product_event_dates | other.product_event_dates,
-            dims_changed=self.dims_changed or other.dims_changed,
-            product_ids=_union(self.product_ids, other.product_ids),
-            customer_ids=_union(self.customer_ids, other.customer_ids),
+            dates=_union_dates(self.dates, other.dates),
+            extra_dates=_union_dates(self.extra_dates, other.extra_dates),
+            changed_sources=self.changed_sources | other.changed_sources,
+            keys={key: _union(self.keys.get(key, set()), other.keys.get(key, set()))
+                  for key in self.keys.keys() | other.keys.keys()},
+            changed=self.changed | other.changed,
             snapshot=self.snapshot,
             run_id=self.run_id,
             watermark_version=self.watermark_version,
@@ -115,39 +111,49 @@ class Plan:
     def to_json(self) -> bytes:
         return orjson.dumps({
             "full": self.full,
-            "event_dates": sorted(d.isoformat() for d in self.event_dates),
-            "order_dates": sorted(d.isoformat() for d in self.order_dates),
-            "changed_datasets": sorted(self.changed_datasets),
-            "sales_dates": sorted(d.isoformat() for d in self.sales_dates),
-            "product_event_dates": sorted(d.isoformat() for d in self.product_event_dates),
-            "dims_changed": self.dims_changed,
-            "product_ids": None if self.product_ids is None else sorted(self.product_ids),
-            "customer_ids": None if self.customer_ids is None else sorted(self.customer_ids),
+            "dates": _dates_json(self.dates),
+            "extra_dates": _dates_json(self.extra_dates),
+            "changed_sources": sorted(self.changed_sources),
+            "keys": {key: None if values is None else sorted(values)
+                     for key, values in sorted(self.keys.items())},
+            "changed": sorted(self.changed),
             "snapshot": {"event_files": self.snapshot.event_files,
                          "landed": self.snapshot.landed},
             "run_id": self.run_id,
             "calendar": self.calendar,
-            "facts_done": self.facts_done,
+            "done": sorted(self.done),
             "watermark_version": self.watermark_version,
             "absorbed": self.absorbed,
         }, option=orjson.OPT_INDENT_2)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Plan:
-        dates = {key: {date.fromisoformat(d) for d in raw[key]}
-                 for key in ("event_dates", "order_dates", "sales_dates", "product_event_dates")}
-        keys = {key: None if raw[key] is None else set(raw[key])
-                for key in ("product_ids", "customer_ids")}
-        # Plans saved before snapshots existed lack the newer fields; a refresh unions
-        # them with its own plan, which has them.
-        snapshot = raw.get("snapshot", {})
-        return cls(full=raw["full"], changed_datasets=set(raw["changed_datasets"]),
-                   dims_changed=raw["dims_changed"], **dates, **keys,
-                   snapshot=Snapshot(snapshot.get("event_files", {}), snapshot.get("landed", {})),
-                   run_id=raw.get("run_id") or uuid.uuid4().hex, calendar=raw.get("calendar"),
-                   facts_done=raw.get("facts_done", False),
-                   watermark_version=raw.get("watermark_version"),
-                   absorbed=raw.get("absorbed", []))
+        """A saved plan; one in another format stands for everything (it is redone whole)."""
+        if "dates" not in raw:
+            return cls(full=True, run_id=raw.get("run_id") or uuid.uuid4().hex)
+        snapshot = raw["snapshot"]
+        return cls(full=raw["full"], dates=_dates_from(raw["dates"]),
+                   extra_dates=_dates_from(raw["extra_dates"]),
+                   changed_sources=set(raw["changed_sources"]),
+                   keys={key: None if values is None else set(values)
+                         for key, values in raw["keys"].items()},
+                   changed=set(raw["changed"]),
+                   snapshot=Snapshot(snapshot["event_files"], snapshot["landed"]),
+                   run_id=raw["run_id"], calendar=raw["calendar"], done=set(raw["done"]),
+                   watermark_version=raw["watermark_version"], absorbed=raw["absorbed"])
+
+
+def _dates_json(dates: dict[str, set[date]]) -> dict[str, list[str]]:
+    return {name: sorted(d.isoformat() for d in days) for name, days in sorted(dates.items())}
+
+
+def _dates_from(raw: dict[str, list[str]]) -> dict[str, set[date]]:
+    return {name: {date.fromisoformat(d) for d in days} for name, days in raw.items()}
+
+
+def _union_dates(left: dict[str, set[date]], right: dict[str, set[date]]
+                 ) -> dict[str, set[date]]:
+    return {name: left.get(name, set()) | right.get(name, set()) for name in left.keys() | right}
 
 
 def _union(left: set[str] | None, right: set[str] | None) -> set[str] | None:

@@ -10,20 +10,17 @@ each scheduled activity executed by the app's activity Functions (`tests.durable
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import azure.durable_functions as df
 import pyarrow as pa
 import pytest
 from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
-from durable import blueprint
-from durable.activities import ACTIVITIES, ACTIVITY_NAMES
+from durable.activities import ACTIVITIES
 from durable.embedded import run_nightly
 from durable.nightly import (
     ORCHESTRATION,
@@ -42,14 +39,15 @@ from durable.nightly import (
 )
 from model.batch_scoring import TABLE as RECOMMENDATIONS
 from model.registry import Registry
-from shared.feed import ShopFeed
 from shared.lake import Lake, Zone
-from shared.services import Services, current_services
 from shared.settings import Settings, current_settings
 from shared.simulator import ShopConfig, SimulatedDay, simulate_shop
 from shared.warehouse.refresh import refresh
+from shoplake.feed import ShopFeed
+from shoplake.services import Services, current_services
+from tests.durable.functions import nightly_functions
 from tests.durable.history import History, drive
-from tests.shared.warehouse.conftest import assert_same_tables, snapshot
+from tests.support.shops import assert_same_tables, snapshot
 
 SHOP = ShopConfig(seed=5, start=date(2026, 11, 1), days=21, products=60, customers=300,
                   sessions_per_day=100)
@@ -142,14 +140,6 @@ def recommendations(lake: Lake) -> pa.Table:
 
 # Durable, executed by the app's activity Functions ------------------------------------------
 
-def activity_functions() -> dict[str, Callable[..., Any]]:
-    """The activity Functions as an app registering the blueprint indexes them."""
-    app = df.DFApp()
-    app.register_functions(blueprint.bp)
-    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()
-            if f.get_function_name() in ACTIVITY_NAMES}
-
-
 def run_durable(lake: Lake, monkeypatch: pytest.MonkeyPatch, config: NightlyInput = CONFIG,
                 *, concurrent: bool = False) -> tuple[dict[str, Any], list[str]]:
     """The orchestration run to its end, its activities executed by the Functions in a
@@ -158,7 +148,7 @@ def run_durable(lake: Lake, monkeypatch: pytest.MonkeyPatch, config: NightlyInpu
     monkeypatch.setenv("LAKE_URL", lake.url)
     current_settings.cache_clear()
     current_services.cache_clear()
-    functions = activity_functions()
+    functions = nightly_functions()
     calls: list[str] = []
 
     def execute(name: str, input_json: str) -> str:
@@ -166,10 +156,10 @@ def run_durable(lake: Lake, monkeypatch: pytest.MonkeyPatch, config: NightlyInpu
                                                   trigger_metadata={})
         assert payload["writer"] == history.instance_id  # the instance holds the lake
         calls.append(label(name, payload["input"]))
-        output = functions[name](payload=payload)
+        output = functions[name].get_user_function()(payload=payload)
         return ActivityTriggerConverter.encode(output, expected_type=None).value
 
-    orchestrator = blueprint.nightly_refresh.build().get_user_function()
+    orchestrator = functions[ORCHESTRATION].get_user_function()
     history = History(ORCHESTRATION, "nightly-2026-11-21", asdict(config), NOW)
     try:
         run = drive(orchestrator, history, execute, concurrent=concurrent)

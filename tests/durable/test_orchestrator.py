@@ -18,7 +18,6 @@ import azure.durable_functions as df
 import pytest
 from azure.durable_functions.models.actions.ActionType import ActionType
 
-from durable import blueprint
 from durable.nightly import (
     CHECK_SYNAPSE,
     ORCHESTRATION,
@@ -36,6 +35,7 @@ from durable.nightly import (
     WARM,
     NightlyInput,
 )
+from tests.durable.functions import user_function
 from tests.durable.history import History, Replay, drive, replay, stamp, trigger_input
 
 STARTED = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
@@ -55,9 +55,7 @@ REFRESHED: list[dict[str, Any]] = [
 def _registered_orchestrator():
     """The Function the app registers as `nightly_refresh`: an `Orchestrator.create`
     handle around our generator function."""
-    function = blueprint.nightly_refresh.build()
-    assert function.get_function_name() == ORCHESTRATION
-    return function.get_user_function()
+    return user_function(ORCHESTRATION)
 
 
 REGISTERED = _registered_orchestrator()

@@ -26,11 +26,11 @@ from azure.functions import meta
 from azure.functions.durable_functions import DurableClientConverter
 from azure.functions.timer import TimerRequestConverter
 
-from durable import blueprint
 from durable.nightly import ORCHESTRATION, NightlyInput
 from durable.starter import StartDecision, instance_id_for, start_nightly
 from shared.settings import Settings, current_settings
 from tests.durable.extension import FakeExtension, management_urls
+from tests.durable.functions import user_function
 
 NOW = datetime(2026, 11, 28, 2, 0, 3, tzinfo=UTC)
 TODAY = "nightly-2026-11-28"
@@ -155,11 +155,6 @@ def function_settings(environment: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     current_settings.cache_clear()
 
 
-def user_function(builder: Any) -> Any:
-    """The function the worker invokes (the blueprint's builder, built like the app's)."""
-    return builder.build().get_user_function()
-
-
 def client_binding(extension: FakeExtension) -> Any:
     """The durableClient input as the worker's converter hands it over: the JSON text."""
     return DurableClientConverter.decode(meta.Datum(extension.binding(), "string"),
@@ -204,7 +199,7 @@ def http_request() -> func.HttpRequest:
 
 @pytest.mark.usefixtures("function_settings")
 def test_nightly_timer_starts_the_day_with_the_app_settings(extension: FakeExtension) -> None:
-    nightly_timer = user_function(blueprint.nightly_timer)
+    nightly_timer = user_function("nightly_timer")
     days = current_ids()
 
     result = run(nightly_timer(timer=timer_request(past_due=True),
@@ -224,7 +219,7 @@ def test_nightly_timer_starts_the_day_with_the_app_settings(extension: FakeExten
 def test_nightly_timer_leaves_a_completed_day_alone(extension: FakeExtension) -> None:
     set_days(extension, "Completed")
 
-    run(user_function(blueprint.nightly_timer)(timer=timer_request(),
+    run(user_function("nightly_timer")(timer=timer_request(),
                                                client=client_binding(extension)))
 
     assert extension.starts() == []
@@ -232,7 +227,7 @@ def test_nightly_timer_leaves_a_completed_day_alone(extension: FakeExtension) ->
 
 @pytest.mark.usefixtures("function_settings")
 def test_start_nightly_answers_202_with_the_status_links(extension: FakeExtension) -> None:
-    start_function = user_function(blueprint.start_nightly_on_demand)
+    start_function = user_function("start_nightly")
     days = current_ids()
 
     response = run(start_function(req=http_request(), client=client_binding(extension)))
@@ -253,7 +248,7 @@ def test_start_nightly_answers_202_with_the_status_links(extension: FakeExtensio
 def test_start_nightly_answers_409_while_the_day_runs(extension: FakeExtension) -> None:
     days = set_days(extension, "Running")
 
-    response = run(user_function(blueprint.start_nightly_on_demand)(
+    response = run(user_function("start_nightly")(
         req=http_request(), client=client_binding(extension)))
 
     assert response.status_code == 409
@@ -274,7 +269,7 @@ def test_start_nightly_answers_409_while_the_day_runs(extension: FakeExtension) 
 def test_start_nightly_runs_a_completed_day_again(extension: FakeExtension) -> None:
     set_days(extension, "Completed")
 
-    response = run(user_function(blueprint.start_nightly_on_demand)(
+    response = run(user_function("start_nightly")(
         req=http_request(), client=client_binding(extension)))
 
     assert response.status_code == 202

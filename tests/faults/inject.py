@@ -372,7 +372,7 @@ def main() -> None:
     _KillingInjector(os.environ.get(LOG), int(kill_at) if kill_at else None,
                      os.environ.get(KILL_ON)).install()
     sys.argv = ["shoplake", *sys.argv[1:]]
-    from shared.cli import main as shoplake
+    from shoplake.cli import main as shoplake
 
     shoplake()
 

@@ -8,21 +8,20 @@ and prints one Markdown table per operation, in the outcome codes the document e
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable
 
-from tests.faults import conftest
-from tests.faults.conftest import (
+from tests.faults import references
+from tests.faults.inject import KINDS, Write
+from tests.faults.params import (
     ALL_KINDS_AT_EVERY_WRITE,
     AZURE_BATCH_KINDS,
     REFRESH_FAULTS,
     STEPS_FAULTS,
     Fault,
-    Reference,
     Selector,
 )
-from tests.faults.inject import KINDS, Write
 from tests.faults.processes import spread
+from tests.faults.scenarios import Reference
 
 CODES = {"raise": "R", "hang": "H", "zero": "Z", "partial": "P"}
 AZURE_NOTE = " and ".join(AZURE_BATCH_KINDS) + " also on Azurite"
@@ -76,20 +75,20 @@ def kill_points(title: str, writes: list[Write], points: list[int]) -> str:
 def render() -> str:
     parts = [
         table("Event ingest: one Event Hubs batch over three event dates, with poison; every "
-              "cell on the local lake and on Azurite", "events", conftest.events_reference,
+              "cell on the local lake and on Azurite", "events", references.events_reference,
               ALL_KINDS_AT_EVERY_WRITE),
         table(f"Batch landing: an orders export with bad rows; {AZURE_NOTE}", "batch",
-              lambda: conftest.batch_reference("rows"), ALL_KINDS_AT_EVERY_WRITE),
+              lambda: references.batch_reference("rows"), ALL_KINDS_AT_EVERY_WRITE),
         table(f"Batch landing: a file rejected whole (required columns missing); "
               f"{AZURE_NOTE}", "batch",
-              lambda: conftest.batch_reference("whole"), ALL_KINDS_AT_EVERY_WRITE),
+              lambda: references.batch_reference("whole"), ALL_KINDS_AT_EVERY_WRITE),
         table("Refresh, `refresh()` as `shoplake refresh` runs it (incremental: a new day, "
-              "changed customers and catalogue)", "refresh", conftest.refresh_reference,
+              "changed customers and catalogue)", "refresh", references.refresh_reference,
               REFRESH_FAULTS),
         table("Refresh, the nightly run's activities, each retried once", "steps",
-              conftest.steps_reference, STEPS_FAULTS),
+              references.steps_reference, STEPS_FAULTS),
     ]
-    first = conftest.first_refresh_reference().writes
+    first = references.first_refresh_reference().writes
     parts.append("\n".join([
         "**Process kills**: the command dies with `os._exit(137)` at the write, then runs "
         "again. Each killed run made exactly the clean run's writes up to that one and left "
@@ -112,4 +111,4 @@ if __name__ == "__main__":
     try:
         print(render())
     finally:
-        shutil.rmtree(conftest.workspace(), ignore_errors=True)
+        references.remove_workspace()

@@ -9,11 +9,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.azurite import AZURITE_BIN, Azurite, free_port, stop_azurite, wait_for_port
 from tests.faults.inject import KILL_AT, KILL_ON, KILLED, LOG, Write
-from tests.faults.scenarios import ROOT
+from tests.support.azurite import (
+    Azurite,
+    azurite_command,
+    free_port,
+    stop_azurite,
+    wait_for_port,
+)
+from tests.support.cli import SHOPLAKE_COMMAND
+from tests.support.paths import ROOT
 
-SHOPLAKE = ROOT / ".venv" / "bin" / "shoplake"
 TIMEOUT_S = 240
 
 
@@ -51,7 +57,7 @@ def start(args: list[str], lake: Path | str, *, kill_at: int | None = None,
     if log is not None:
         env[LOG] = str(log)
     command = ([sys.executable, "-m", "tests.faults.inject", *args] if wrapped
-               else [str(SHOPLAKE), *args])
+               else [*SHOPLAKE_COMMAND, *args])
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -106,11 +112,7 @@ class PersistentAzurite:
     def start(self) -> None:
         emulator = self.emulator
         self.process = subprocess.Popen(
-            [str(AZURITE_BIN), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
-             "--location", str(self.location), "--blobHost", "127.0.0.1",
-             "--queueHost", "127.0.0.1", "--tableHost", "127.0.0.1",
-             "--blobPort", str(emulator.blob_port), "--queuePort", str(emulator.queue_port),
-             "--tablePort", str(emulator.table_port)],
+            azurite_command(emulator, "--location", str(self.location)),
             cwd=self.location, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(emulator.blob_port, self.process, timeout_s=60)
 

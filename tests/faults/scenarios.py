@@ -28,10 +28,8 @@ from durable.activities import activity_input, run_activity
 from shared.batch.ingest import BatchFileResult, upload_file
 from shared.batch.mapping import load_mapping
 from shared.events.ingest import EventBatch, IngestResult
-from shared.feed import ShopFeed
 from shared.lake import Lake, Zone
 from shared.lease import LeaseRecord, lease_path, new_run_id
-from shared.services import Services
 from shared.settings import Settings
 from shared.simulator import (
     ShopConfig,
@@ -42,9 +40,9 @@ from shared.simulator import (
     write_csv,
 )
 from shared.warehouse.refresh import refresh
+from shoplake.feed import ShopFeed
+from shoplake.services import Services
 from tests.faults.inject import Injector, Write
-
-ROOT = Path(__file__).resolve().parents[2]
 
 TINY_SHOP = ShopConfig(seed=23, start=date(2026, 10, 1), days=3, products=30, customers=80,
                        sessions_per_day=80, return_rate=0.3, segment_change_share=0.3,

@@ -18,8 +18,8 @@ from azure.core.exceptions import AzureError
 import shared.lake
 from shared.lake import Lake, Zone
 from tests.faults import scenarios
-from tests.faults.conftest import batch_reference, exports
 from tests.faults.processes import PersistentAzurite
+from tests.faults.references import batch_reference, exports
 
 pytestmark = pytest.mark.azurite
 

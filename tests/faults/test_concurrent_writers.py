@@ -15,10 +15,10 @@ from model.registry import Registry
 from shared.lake import Lake, Zone
 from shared.warehouse.refresh import refresh
 from tests.faults import scenarios
-from tests.faults.conftest import first_refresh_reference, unrefreshed_base
 from tests.faults.processes import Finished, finish, logged_writes, run_all, start
 from tests.faults.racers import race, rows
-from tests.shared.warehouse.conftest import assert_same_tables, snapshot
+from tests.faults.references import first_refresh_reference, unrefreshed_base
+from tests.support.shops import assert_same_tables, snapshot
 
 BUSY = 75
 

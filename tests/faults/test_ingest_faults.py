@@ -19,14 +19,9 @@ import pyarrow.parquet as pq
 
 from shared.lake import Lake
 from tests.faults import scenarios
-from tests.faults.conftest import (
-    Fault,
-    batch_reference,
-    events_reference,
-    exports,
-    unwrap,
-)
 from tests.faults.inject import InjectedFault
+from tests.faults.params import Fault, unwrap
+from tests.faults.references import batch_reference, events_reference, exports
 
 EVENT_FOLDERS = ("raw", "quarantine", "_state/ingest")
 BATCH_FOLDERS = ("raw/batch", "raw/landed", "quarantine/batch", "_state/ingest/batch")

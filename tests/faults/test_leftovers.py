@@ -16,9 +16,9 @@ import pytest
 
 from shared.lake import Lake, Zone
 from shared.warehouse.refresh import refresh
-from tests.faults.conftest import refresh_reference
 from tests.faults.inject import leave_bad_file
-from tests.shared.warehouse.conftest import assert_same_tables, snapshot
+from tests.faults.references import refresh_reference
+from tests.support.shops import assert_same_tables, snapshot
 
 UNREADABLE = (duckdb.Error, pa.ArrowInvalid)
 
@@ -78,7 +78,7 @@ def test_a_truncated_raw_event_file_whose_batch_landed_again_does_not_stop_the_r
 
 
 @pytest.mark.xfail(strict=True, raises=UNREADABLE, reason=(
-    "shared/warehouse/sources.py landed_files: only empty landed files are left out; a "
+    "shared/landed.py landed_files: only empty landed files are left out; a "
     "truncated one without a ledger entry (an upload cut off by a failing storage and "
     "never uploaded again) makes every refresh raise"))
 def test_a_truncated_landed_file_without_a_ledger_entry_does_not_stop_the_refresh(

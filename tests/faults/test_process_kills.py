@@ -31,10 +31,10 @@ from model.batch_scoring import TABLE as RECOMMENDATIONS
 from model.registry import Registry
 from shared.lake import Lake, Zone
 from tests.faults import scenarios
-from tests.faults.conftest import events_file, exports, first_refresh_reference, unrefreshed_base
 from tests.faults.inject import Write
 from tests.faults.processes import finish, logged_writes, run, run_all, spread, start
-from tests.shared.warehouse.conftest import assert_same_tables, snapshot
+from tests.faults.references import events_file, exports, first_refresh_reference, unrefreshed_base
+from tests.support.shops import assert_same_tables, snapshot
 
 pytestmark = pytest.mark.slow
 

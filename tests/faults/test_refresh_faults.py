@@ -33,9 +33,10 @@ from shared.lake import Lake
 from shared.lease import LakeBusyError, LeasePolicy
 from shared.warehouse.refresh import NoPlannedRefreshError
 from tests.faults import scenarios
-from tests.faults.conftest import Fault, refresh_base, refresh_reference, steps_reference, unwrap
 from tests.faults.inject import InjectedFault
-from tests.shared.warehouse.conftest import assert_same_tables, snapshot
+from tests.faults.params import Fault, unwrap
+from tests.faults.references import refresh_base, refresh_reference, steps_reference
+from tests.support.shops import assert_same_tables, snapshot
 
 
 @cache

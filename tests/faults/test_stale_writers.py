@@ -26,8 +26,8 @@ from shared import lease
 from shared.lake import Lake, StaleWriteError, Zone
 from shared.lease import LeaseRecord, lease_path
 from tests.faults import scenarios
-from tests.faults.conftest import refresh_reference
-from tests.shared.warehouse.conftest import assert_same_tables, snapshot
+from tests.faults.references import refresh_reference
+from tests.support.shops import assert_same_tables, snapshot
 
 NOW = datetime(2026, 10, 4, 2, 0, tzinfo=UTC)
 

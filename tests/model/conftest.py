@@ -1,4 +1,5 @@
-"""Lakes with a simulated shop's orders refreshed into the star schema, and a trained one."""
+"""Lakes with a simulated shop's orders refreshed into the star schema, a trained one, and
+the check that batch scores are what the API serves."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from model.batch_scoring import TABLE, score_customers
+from model.registry import Decision, Registry
 from model.retrain import RetrainResult, retrain
+from model.serving import Recommender
 from model.train import TrainingConfig
-from shared.feed import ShopFeed
-from shared.lake import Lake
-from shared.services import Services
+from shared.lake import Lake, Zone
 from shared.settings import Settings
 from shared.simulator import ShopConfig, simulate_shop
 from shared.warehouse.refresh import refresh
+from shoplake.feed import ShopFeed
+from shoplake.services import Services
 
 # Five weeks: a week of test period, a week of validation before it, three to train on.
 MODEL_SHOP = ShopConfig(seed=3, start=date(2026, 9, 1), days=35, products=80, customers=500,
@@ -66,3 +70,26 @@ def trained(shop_lake_dir: Path, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture
 def trained_lake(trained: tuple[Path, RetrainResult], tmp_path: Path) -> Lake:
     return copy_lake(trained[0], tmp_path / "trained-lake")
+
+
+def assert_batch_scores_are_served(lake: Lake, version: str) -> None:
+    """Make `version` the champion, batch-score its customers, and check that the API
+    serves each of them the same new-for-you list."""
+    registry = Registry(lake)
+    registry.record(Decision(challenger=version, challenger_ndcg=0.0, champion=None,
+                             champion_ndcg=None, tolerance=0.0, promoted=True,
+                             reason="set up by the test", decided_at=TRAINED_AT.isoformat()))
+    score_customers(lake, version, TRAINED_AT)
+    scores = lake.table(Zone.CURATED, TABLE).to_pyarrow_table()
+    recommender = Recommender(registry)
+
+    assert set(scores["model_version"].to_pylist()) == {version}
+    by_customer: dict[str, list[str]] = {}
+    for row in scores.sort_by([("customer_id", "ascending"), ("rank", "ascending")]
+                              ).to_pylist():
+        by_customer.setdefault(row["customer_id"], []).append(row["product_id"])
+    assert all(len(products) <= 10 for products in by_customer.values())
+    for customer in sorted(by_customer)[:25]:
+        served = recommender.for_customer(customer, 10)
+        assert [p.product_id for p in served.new_for_you] == by_customer[customer]
+        assert not {p.product_id for p in served.buy_again} & set(by_customer[customer])

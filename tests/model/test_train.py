@@ -15,13 +15,12 @@ from model.batch_scoring import TABLE, score_customers
 from model.interactions import NoPurchasesError, read_purchases
 from model.onnx_export import scorer_from_onnx
 from model.promotion import decide
-from model.registry import Decision, Manifest, Registry, UnknownVersionError
+from model.registry import Manifest, Registry, UnknownVersionError
 from model.retrain import RetrainResult
 from model.scoring import ModelKind
-from model.serving import Recommender
 from model.train import TrainingConfig, train
 from shared.lake import Lake, Zone
-from tests.model.conftest import FAST, TRAINED_AT
+from tests.model.conftest import FAST, TRAINED_AT, assert_batch_scores_are_served
 
 
 def test_purchases_leave_out_returns_and_guests(shop_lake: Lake) -> None:
@@ -145,25 +144,9 @@ def test_an_unknown_version_is_a_clear_error(trained_lake: Lake) -> None:
 
 @pytest.mark.parametrize("kind", list(ModelKind), ids=str)
 def test_batch_scores_equal_what_the_api_serves(shop_lake: Lake, kind: ModelKind) -> None:
-    registry = Registry(shop_lake)
     version = train(shop_lake, TRAINED_AT, replace(FAST, kind=kind)).manifest.version
-    registry.record(Decision(challenger=version, challenger_ndcg=0.0, champion=None,
-                             champion_ndcg=None, tolerance=0.0, promoted=True,
-                             reason="set up by the test", decided_at=TRAINED_AT.isoformat()))
-    score_customers(shop_lake, version, TRAINED_AT)
-    scores = shop_lake.table(Zone.CURATED, TABLE).to_pyarrow_table()
-    recommender = Recommender(registry)
 
-    assert set(scores["model_version"].to_pylist()) == {version}
-    by_customer: dict[str, list[str]] = {}
-    for row in scores.sort_by([("customer_id", "ascending"), ("rank", "ascending")]
-                              ).to_pylist():
-        by_customer.setdefault(row["customer_id"], []).append(row["product_id"])
-    assert all(len(products) <= 10 for products in by_customer.values())
-    for customer in sorted(by_customer)[:25]:
-        served = recommender.for_customer(customer, 10)
-        assert [p.product_id for p in served.new_for_you] == by_customer[customer]
-        assert not {p.product_id for p in served.buy_again} & set(by_customer[customer])
+    assert_batch_scores_are_served(shop_lake, version)
 
 
 def test_batch_scoring_takes_only_recently_active_customers(trained_lake: Lake) -> None:

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from shared.events.ingest import ingest_batch
+from shared.events.ingest import ingest_event_batch
 from shared.events.raw import raw_events
 from shared.lake import Lake
 from shared.profiles import (
@@ -27,10 +27,10 @@ from shared.profiles import (
     encode_key,
     open_profile_store,
 )
-from shared.services import Services
 from shared.settings import ConfigurationError, Settings
-from tests.azurite import Azurite, free_port
-from tests.conftest import make_batch
+from shoplake.services import Services
+from tests.support.azurite import Azurite, free_port
+from tests.support.events import make_batch
 
 MAX_EVENT_BYTES = 32 * 1024
 _event_ids = count()
@@ -48,7 +48,7 @@ def body(event_type: str, customer: str | None, product: str | None, at: str) ->
 
 def landed(lake: Lake, *bodies: bytes) -> pa.Table:
     """The bodies as the ingest path lands them (all of them must pass validation)."""
-    result = ingest_batch(lake, make_batch(list(bodies)), max_event_bytes=MAX_EVENT_BYTES)
+    result = ingest_event_batch(lake, make_batch(list(bodies)), max_event_bytes=MAX_EVENT_BYTES)
     assert result.quarantined == 0, result.reasons
     return result.landed_events
 

@@ -1,16 +1,15 @@
-"""One settings object, documented in the README and the local.settings sample."""
+"""One settings object, documented in docs/configuration.md and the local.settings sample."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from shared.settings import Settings
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 VARIABLES = [field.validation_alias for field in Settings.model_fields.values()]
 
 
@@ -33,9 +32,9 @@ def test_bad_values_are_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None
         Settings()
 
 
-def test_readme_configuration_table_lists_every_setting() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("## Configuration"):]
+def test_configuration_page_lists_every_setting() -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    table = page[page.index("## Settings"):]
     assert [v for v in VARIABLES if f"| `{v}` |" not in table] == []
 
 

@@ -25,7 +25,7 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from shared.settings import ConfigurationError
 from shared.synapse import RunStatus, SynapseError, SynapseRunner, open_synapse_runner
-from tests.azurite import free_port
+from tests.support.azurite import free_port
 
 API_VERSION = "2020-12-01"
 SYNAPSE_SCOPE = "https://dev.azuresynapse.net/.default"

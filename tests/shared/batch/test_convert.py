@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from shared.batch.datasets import QUARANTINE_SCHEMA, SCHEMAS
 from shared.batch.mapping import Mapping, load_mapping, load_mapping_text
 from shared.batch.reader import read_batch_file
+from shared.landed import ROW_QUARANTINE_SCHEMA, SCHEMAS
 from shared.simulator import ShopConfig, simulate_shop, write_exports
 
 ONLINE_RETAIL = (Path(__file__).resolve().parents[4] / "shared" / "data" / "online_retail"
@@ -48,7 +48,7 @@ def read(tmp_path: Path, data: bytes, mapping: Mapping | str) -> tuple[pa.Table,
     with path.open("rb") as stream:
         chunks = list(read_batch_file(stream, mapping, name=path.name))
     landed = pa.concat_tables([SCHEMAS[mapping.dataset].empty_table(), *(c.landed for c in chunks)])
-    quarantined = pa.concat_tables([QUARANTINE_SCHEMA.empty_table(),
+    quarantined = pa.concat_tables([ROW_QUARANTINE_SCHEMA.empty_table(),
                                     *(c.quarantined for c in chunks)])
     return landed, quarantined
 

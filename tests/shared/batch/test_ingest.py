@@ -14,14 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shared.batch.datasets import Dataset
 from shared.batch.ingest import BatchFileResult, ledger_path, quarantined_rows, upload_file
 from shared.batch.mapping import Mapping, load_mapping, load_mapping_text
 from shared.lake import Lake, Zone
-from shared.services import Services
-from shared.warehouse.sources import landed_folder
-from tests.conftest import with_peak_memory
-from tests.shared.batch.test_reader import COMPRESS, parquet_bytes, zip_bytes, zstd_compress
+from shared.landed import Dataset, landed_folder
+from shoplake.services import Services
+from tests.support.files import COMPRESS, parquet_bytes, zip_bytes, zstd_compress
+from tests.support.memory import with_peak_memory
 
 PRODUCTS = load_mapping("shop_products")
 HEADER = b"product_id,name,category,price,currency\n"

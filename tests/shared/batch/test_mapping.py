@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from shared.batch.datasets import Dataset
 from shared.batch.mapping import (
     Mapping,
     MappingError,
@@ -14,6 +13,7 @@ from shared.batch.mapping import (
     load_mapping,
     load_mapping_text,
 )
+from shared.landed import Dataset
 from shared.settings import ConfigurationError
 
 PRODUCTS = """

@@ -6,18 +6,15 @@ import bz2
 import csv
 import gzip
 import io
-import zipfile
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.batch import reader
-from shared.batch.datasets import QUARANTINE_SCHEMA, SCHEMAS
 from shared.batch.mapping import Mapping, load_mapping_text
 from shared.batch.reader import (
     MissingColumnsError,
@@ -25,6 +22,8 @@ from shared.batch.reader import (
     count_records,
     read_batch_file,
 )
+from shared.landed import ROW_QUARANTINE_SCHEMA, SCHEMAS
+from tests.support.files import COMPRESS, parquet_bytes, zip_bytes
 
 PRODUCTS = load_mapping_text("""
 dataset = "products"
@@ -67,10 +66,10 @@ def read(path: Path, mapping: Mapping = PRODUCTS, chunk_rows: int = 100_000,
         chunks = list(read_batch_file(stream, mapping, name=path.name, chunk_rows=chunk_rows))
     for chunk in chunks:
         assert chunk.landed.schema == SCHEMAS[mapping.dataset]
-        assert chunk.quarantined.schema == QUARANTINE_SCHEMA
+        assert chunk.quarantined.schema == ROW_QUARANTINE_SCHEMA
         assert chunk.landed.num_rows + chunk.quarantined.num_rows <= chunk_rows
     landed = pa.concat_tables([SCHEMAS[mapping.dataset].empty_table(), *(c.landed for c in chunks)])
-    quarantined = pa.concat_tables([QUARANTINE_SCHEMA.empty_table(),
+    quarantined = pa.concat_tables([ROW_QUARANTINE_SCHEMA.empty_table(),
                                     *(c.quarantined for c in chunks)])
     return landed, quarantined
 
@@ -164,14 +163,6 @@ def test_broken_gzip_is_unreadable(tmp_path: Path) -> None:
         read(write(tmp_path, data[:-20], "cut.csv.gz"))
 
 
-def zstd_compress(data: bytes) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.CompressedOutputStream(sink, "zstd") as out:
-        out.write(data)
-    return sink.getvalue().to_pybytes()
-
-
-COMPRESS = {"gzip": gzip.compress, "bzip2": bz2.compress, "zstd": zstd_compress}
 ONLY_CSV = "; uploads must be CSV (optionally gzip/bzip2/zstd-compressed)"
 
 
@@ -219,19 +210,6 @@ def test_a_broken_compressed_stream_is_unreadable(tmp_path: Path, codec: str,
     with pytest.raises(UnreadableFileError,
                        match=rf"^cut\.csv is not a readable {codec} file \(.+\)$"):
         read(write(tmp_path, data, "cut.csv"))
-
-
-def zip_bytes(data: bytes) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("export.csv", data)
-    return out.getvalue()
-
-
-def parquet_bytes() -> bytes:
-    out = pa.BufferOutputStream()
-    pq.write_table(pa.table({"id": ["P1"], "price": [1.0]}), out)
-    return out.getvalue().to_pybytes()
 
 
 CSV = b"id,name,price\n" + b"P1,Mug,1\n" * 2000

@@ -10,7 +10,7 @@ from shared.batch.ingest import upload_file
 from shared.batch.mapping import MappingError, load_mapping, load_mapping_text
 from shared.batch.runner import Upload, UploadError, mapping_for
 from shared.lake import Lake, Zone
-from shared.services import Services
+from shoplake.services import Services
 
 PRODUCTS_CSV = b"product_id,name,category,price,currency\nP1,Mug,Home,1.50,GBP\n"
 MAPPING_TOML = b'dataset = "products"\n[columns]\nproduct_id = "product_id"\n'

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jsonschema
 
 from shared.events.contract import (
@@ -14,8 +12,7 @@ from shared.events.contract import (
     json_schema_text,
     published_json_schema_text,
 )
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support.paths import ROOT
 
 
 def test_published_schema_file_is_current() -> None:
@@ -27,9 +24,9 @@ def test_schema_is_valid_draft_2020_12() -> None:
     jsonschema.Draft202012Validator.check_schema(json_schema())
 
 
-def test_readme_documents_every_field() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    missing = [f.name for f in FIELDS if f"`{f.name}`" not in readme]
+def test_the_events_page_documents_every_field() -> None:
+    page = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+    missing = [f.name for f in FIELDS if f"| `{f.name}` |" not in page]
     assert not missing
 
 

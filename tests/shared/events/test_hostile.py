@@ -14,13 +14,13 @@ import orjson
 import pytest
 from hypothesis import given, settings
 
-from shared.events.ingest import EventBatch, IngestResult, ingest_batch
+from shared.events.ingest import EventBatch, IngestResult, ingest_event_batch
 from shared.events.parse import _Joined, _plain, _read, _read_lines, _screen, parse_bodies
 from shared.events.raw import quarantined_events, raw_events
 from shared.events.requests import split_request_body
 from shared.lake import Lake
-from tests.conftest import make_batch, with_peak_memory
-from tests.shared.events.hostile import (
+from tests.support.events import make_batch
+from tests.support.hostile import (
     ENQUEUED_AT,
     GOOD_EVENTS,
     MAX_EVENT_BYTES,
@@ -29,6 +29,7 @@ from tests.shared.events.hostile import (
     hostile_bodies,
     revalidated,
 )
+from tests.support.memory import with_peak_memory
 
 NDJSON, JSON = "application/x-ndjson", "application/json"
 
@@ -43,7 +44,7 @@ def test_hostile_batches_reconcile_and_never_raise(bodies: list[bytes]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         lake = Lake.open(f"{folder}/lake")
 
-        result = ingest_batch(lake, eventhub_batch(bodies), max_event_bytes=MAX_EVENT_BYTES)
+        result = ingest_event_batch(lake, eventhub_batch(bodies), max_event_bytes=MAX_EVENT_BYTES)
 
         assert_reconciles(result.received, result.landed,
                           [(r.sequence_number, r.reason) for r in result.rejects])
@@ -130,7 +131,7 @@ def test_a_line_the_reader_refuses_after_screening_gets_the_readers_reason() -> 
 
 def ingest_request(body: bytes, content_type: str, lake: Lake) -> IngestResult:
     bodies = split_request_body(body, content_type)
-    return ingest_batch(lake, EventBatch.from_http(bodies, body, ENQUEUED_AT),
+    return ingest_event_batch(lake, EventBatch.from_http(bodies, body, ENQUEUED_AT),
                         max_event_bytes=MAX_EVENT_BYTES)
 
 
@@ -202,7 +203,7 @@ def test_huge_numbers_are_json_judged_by_the_rules(local_lake: Lake, name: str, 
                                                    reason: str) -> None:
     bodies = hundred_events(name, text)
 
-    result = ingest_batch(local_lake, eventhub_batch(bodies), max_event_bytes=MAX_EVENT_BYTES)
+    result = ingest_event_batch(local_lake, eventhub_batch(bodies), max_event_bytes=MAX_EVENT_BYTES)
 
     assert (result.landed, [(r.sequence_number, r.reason, r.field) for r in result.rejects]) == (
         99, [(50, reason, name)])
@@ -211,7 +212,7 @@ def test_huge_numbers_are_json_judged_by_the_rules(local_lake: Lake, name: str, 
 def test_a_huge_number_in_an_unknown_property_is_ignored(local_lake: Lake) -> None:
     bodies = hundred_events("extra", b"1e400")
 
-    result = ingest_batch(local_lake, eventhub_batch(bodies), max_event_bytes=MAX_EVENT_BYTES)
+    result = ingest_event_batch(local_lake, eventhub_batch(bodies), max_event_bytes=MAX_EVENT_BYTES)
 
     assert result.landed == 100
 
@@ -247,7 +248,7 @@ def test_received_is_landed_plus_quarantined_when_every_event_is_invalid_utf8(
         local_lake: Lake) -> None:
     bodies = [b'{"event_id": "\xff"}', b"\xed\xa0\x80", b'{"query": "\xc3\x28"}']
 
-    result = ingest_batch(local_lake, eventhub_batch(bodies), max_event_bytes=MAX_EVENT_BYTES)
+    result = ingest_event_batch(local_lake, eventhub_batch(bodies), max_event_bytes=MAX_EVENT_BYTES)
 
     assert result.reasons == {"bad_json": 3}
     assert {r.detail for r in result.rejects} == {"body is not UTF-8"}

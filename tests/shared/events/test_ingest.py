@@ -10,11 +10,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from shared.events.ingest import EventBatch, ingest_batch
+from shared.events.ingest import EventBatch, ingest_event_batch
 from shared.events.raw import ingest_totals, quarantined_events, raw_events
 from shared.lake import Lake, Zone
 from shared.simulator.faults import FAULTS, inject_faults
-from tests.conftest import make_batch
+from tests.support.events import make_batch
 
 MAX_EVENT_BYTES = 32 * 1024
 
@@ -30,7 +30,7 @@ def test_valid_batch_lands_in_date_partitions_named_by_position(
         any_lake: Lake, shop_bodies: list[bytes]) -> None:
     batch = make_batch(shop_bodies[:1000], partition="3", first_sequence=5000)
 
-    result = ingest_batch(any_lake, batch, max_event_bytes=MAX_EVENT_BYTES)
+    result = ingest_event_batch(any_lake, batch, max_event_bytes=MAX_EVENT_BYTES)
 
     assert (result.received, result.landed, result.quarantined) == (1000, 1000, 0)
     name = "eventhub-3-00000000000000005000-00000000000000005999"
@@ -51,10 +51,10 @@ def test_redelivered_batch_leaves_the_lake_byte_identical(
     poisoned, _ = inject_faults(shop_bodies[:1000], 0.05, seed=3)
     batch = make_batch(poisoned)
 
-    ingest_batch(any_lake, batch, max_event_bytes=MAX_EVENT_BYTES)
+    ingest_event_batch(any_lake, batch, max_event_bytes=MAX_EVENT_BYTES)
     first = lake_digest(any_lake)
     for _ in range(2):
-        ingest_batch(any_lake, batch, max_event_bytes=MAX_EVENT_BYTES)
+        ingest_event_batch(any_lake, batch, max_event_bytes=MAX_EVENT_BYTES)
 
     assert lake_digest(any_lake) == first
     ids = raw_events(any_lake).to_table(columns=["event_id"])["event_id"]
@@ -64,8 +64,8 @@ def test_redelivered_batch_leaves_the_lake_byte_identical(
 def test_ten_percent_poison_is_quarantined_with_reasons_and_counts_reconcile(
         local_lake: Lake, shop_bodies: list[bytes]) -> None:
     poisoned, expected = inject_faults(shop_bodies[:2000], 0.10, seed=5)
-    results = [ingest_batch(local_lake, make_batch(poisoned[i:i + 1000], first_sequence=i),
-                            max_event_bytes=MAX_EVENT_BYTES) for i in (0, 1000)]
+    results = [ingest_event_batch(local_lake, make_batch(poisoned[i:i + 1000], first_sequence=i),
+                                  max_event_bytes=MAX_EVENT_BYTES) for i in (0, 1000)]
 
     expected_reasons = Counter(r for r in expected if r is not None)
     assert set(expected_reasons) == set(FAULTS)  # every kind of poison was exercised
@@ -92,8 +92,9 @@ def test_future_is_judged_against_the_enqueue_time_not_the_wall_clock(
     late = orjson.dumps({**orjson.loads(body), "event_id": "e2",
                          "occurred_at": "2026-11-10T00:05:01Z"})
 
-    result = ingest_batch(local_lake, make_batch([body, late], enqueued_at="2026-11-10T00:00:00"),
-                          max_event_bytes=MAX_EVENT_BYTES)
+    result = ingest_event_batch(local_lake,
+                                make_batch([body, late], enqueued_at="2026-11-10T00:00:00"),
+                                max_event_bytes=MAX_EVENT_BYTES)
 
     assert [(r.sequence_number, r.reason) for r in result.rejects] == [(1, "future_timestamp")]
 
@@ -102,15 +103,15 @@ def test_duplicate_event_id_within_a_batch_lands_once(local_lake: Lake,
                                                       shop_bodies: list[bytes]) -> None:
     bodies = [shop_bodies[0], shop_bodies[1], shop_bodies[0]]
 
-    result = ingest_batch(local_lake, make_batch(bodies), max_event_bytes=MAX_EVENT_BYTES)
+    result = ingest_event_batch(local_lake, make_batch(bodies), max_event_bytes=MAX_EVENT_BYTES)
 
     assert result.landed == 2
     assert [(r.sequence_number, r.reason) for r in result.rejects] == [(2, "duplicate_event_id")]
 
 
 def test_all_rejected_batch_writes_no_raw_file_but_records_the_batch(local_lake: Lake) -> None:
-    result = ingest_batch(local_lake, make_batch([b"not json", b"{}"]),
-                          max_event_bytes=MAX_EVENT_BYTES)
+    result = ingest_event_batch(local_lake, make_batch([b"not json", b"{}"]),
+                                max_event_bytes=MAX_EVENT_BYTES)
 
     assert (result.landed, result.quarantined) == (0, 2)
     assert raw_events(local_lake).count_rows() == 0
@@ -118,7 +119,8 @@ def test_all_rejected_batch_writes_no_raw_file_but_records_the_batch(local_lake:
 
 
 def test_raw_files_carry_the_contract_schema(local_lake: Lake, shop_bodies: list[bytes]) -> None:
-    result = ingest_batch(local_lake, make_batch(shop_bodies[:50]), max_event_bytes=MAX_EVENT_BYTES)
+    result = ingest_event_batch(local_lake, make_batch(shop_bodies[:50]),
+                                max_event_bytes=MAX_EVENT_BYTES)
     from shared.events.contract import RAW_SCHEMA
 
     path = local_lake.path(Zone.RAW) + result.files[0].removeprefix("raw")

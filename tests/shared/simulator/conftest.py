@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from shared.simulator import ShopConfig, SimulatedDay, SimulatedShop, simulate_shop
+from shared.simulator import SimulatedDay, SimulatedShop, simulate_shop
 
-CONFIG = ShopConfig(seed=11, days=28, products=200, customers=800, sessions_per_day=800)
+from .shop import CONFIG
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from shared.simulator import SimulatedShop
 from shared.simulator.catalogue import CATEGORIES
 
-from .conftest import CONFIG
+from .shop import CONFIG
 
 
 def test_products_have_ids_names_categories_and_prices(shop: SimulatedShop) -> None:

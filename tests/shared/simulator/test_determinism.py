@@ -9,7 +9,7 @@ import pytest
 
 from shared.simulator import ShopConfig, SimulatedDay, SimulatedShop, simulate_shop
 
-from .conftest import CONFIG
+from .shop import CONFIG
 
 SMALL = ShopConfig(seed=3, days=20, products=60, customers=200, sessions_per_day=300)
 

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from shared.simulator import ORDERS_SCHEMA, SimulatedDay, SimulatedShop
 
 from .checks import of_type
-from .conftest import CONFIG
+from .shop import CONFIG
 
 
 def _sales(orders: pa.Table) -> pa.Table:

@@ -15,9 +15,8 @@ import pytest
 from shared.events.raw import raw_events
 from shared.lake import Lake, Zone
 from shared.warehouse.refresh import refresh
-from tests.shared.warehouse.conftest import FedShop, assert_same_tables, snapshot
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.support.paths import ROOT
+from tests.support.shops import FedShop, assert_same_tables, snapshot
 
 # Runs a refresh that reports each step and, at the chosen one, waits to be killed.
 _CHILD = """

@@ -1,23 +1,27 @@
-"""The transforms as declared: one SQL file per model, Spark-translatable, keys that hold."""
+"""The tables as declared: one SQL file and one spec each, Spark-translatable, data tests
+that hold."""
 
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
 import pytest
 import sqlglot
 from sqlglot.errors import ErrorLevel
 
 from shared.lake import Lake
-from shared.warehouse.models import MODELS, SQL_FOLDER
+from shared.warehouse.checks import run_data_tests
 from shared.warehouse.refresh import refresh
-from tests.shared.warehouse.conftest import FedShop
+from shared.warehouse.specs import CATALOG, TABLES_FOLDER
+from tests.support.shops import fed_shop
 
 
-def test_every_sql_file_is_a_model_and_every_model_has_one() -> None:
-    assert sorted(p.stem for p in SQL_FOLDER.glob("*.sql")) == sorted(m.name for m in MODELS)
+def test_every_sql_file_is_a_table_with_a_spec() -> None:
+    assert sorted(p.stem for p in TABLES_FOLDER.glob("*.sql")) == sorted(
+        p.stem for p in TABLES_FOLDER.glob("*.toml")) == sorted(m.name for m in CATALOG)
 
 
-@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
+@pytest.mark.parametrize("model", CATALOG.specs, ids=lambda m: m.name)
 def test_the_sql_translates_to_spark_sql(model) -> None:
     """The Synapse job runs the same files: nothing DuckDB-only may be in them."""
     (spark_sql,) = sqlglot.transpile(model.sql, read="duckdb", write="spark",
@@ -26,38 +30,45 @@ def test_the_sql_translates_to_spark_sql(model) -> None:
 
 
 @pytest.fixture(scope="module")
-def refreshed(tmp_path_factory: pytest.TempPathFactory, small_shop) -> duckdb.DuckDBPyConnection:
-    from shared.feed import ShopFeed
-    from shared.services import Services
-    from shared.settings import Settings
-
+def refreshed_lake(tmp_path_factory: pytest.TempPathFactory, small_shop) -> Lake:
     shop, days = small_shop
     lake = Lake.open(str(tmp_path_factory.mktemp("models") / "lake"))
-    feed = ShopFeed(Services(Settings(lake_url=lake.url), lake=lake),
-                    tmp_path_factory.mktemp("exports"))
-    feed.upload(shop.products, "shop_products", "products.csv")
-    fed = FedShop(lake, shop, days, feed)
+    fed = fed_shop(lake, shop, days, tmp_path_factory.mktemp("exports"))
     fed.deliver(1, 4)
     fed.deliver(5, 8)  # a later customer list: segments and countries have moved on
     refresh(lake)
+    return lake
+
+
+@pytest.fixture(scope="module")
+def refreshed(refreshed_lake: Lake) -> duckdb.DuckDBPyConnection:
+    lake = refreshed_lake
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    for model in MODELS:
+    for model in CATALOG:
         con.register(model.name, lake.table(model.zone, model.table).to_pyarrow_dataset())
     return con
 
 
-@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
-def test_declared_keys_are_unique_and_present(refreshed: duckdb.DuckDBPyConnection,
-                                              model) -> None:
-    key = ", ".join(model.key)
-    rows, distinct, missing = refreshed.execute(
-        f"SELECT COUNT(*), COUNT(DISTINCT ({key})), COUNT(*) FILTER (WHERE "
-        + " OR ".join(f"{column} IS NULL" for column in model.key if column != "product_id"
-                      or model.name != "fact_events")
-        + f") FROM {model.name}").fetchone()
-    assert rows > 0
-    assert (distinct, missing) == (rows, 0)
+def test_declared_data_tests_hold_on_every_nonempty_table(
+        refreshed_lake: Lake, refreshed: duckdb.DuckDBPyConnection) -> None:
+    results = run_data_tests(refreshed_lake)
+    assert {r.table for r in results} == {m.name for m in CATALOG}
+    assert [r for r in results if not r.passed] == []
+    for model in CATALOG:
+        assert refreshed.execute(f"SELECT COUNT(*) FROM {model.name}").fetchone()[0] > 0
+
+
+def test_a_broken_data_test_is_reported(refreshed_lake: Lake, tmp_path) -> None:
+    lake = Lake.open(str(tmp_path / "lake"))
+    spec = CATALOG["dim_product"]
+    rows = refreshed_lake.table(spec.zone, spec.table).to_pyarrow_table()
+    lake.write_table(pa.concat_tables([rows, rows.slice(0, 2)]), spec.zone, spec.table,
+                     mode="overwrite")
+    failing = {(r.test, r.failing_rows) for r in run_data_tests(lake) if r.table == spec.name}
+    assert failing == {("unique(product_id)", 2), ("not_null(product_id)", 0),
+                       ("not_null(category)", 0)}
+    assert {r.test for r in run_data_tests(lake) if r.table == "fact_sales"} == {"exists"}
 
 
 def test_customer_versions_are_contiguous_with_one_current(

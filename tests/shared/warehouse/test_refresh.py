@@ -9,9 +9,9 @@ import pyarrow.compute as pc
 import pytest
 
 from shared.lake import Lake, Zone
-from shared.warehouse.models import MODELS
 from shared.warehouse.refresh import refresh
-from tests.shared.warehouse.conftest import FedShop, assert_same_tables, snapshot
+from shared.warehouse.specs import CATALOG
+from tests.support.shops import FedShop, assert_same_tables, changed_catalogue, snapshot
 
 
 def _partitions(result, table: str) -> int:
@@ -22,22 +22,13 @@ def _actions(result) -> dict[str, str]:
     return {t.table: t.action for t in result.tables}
 
 
-def _changed_catalogue(fed: FedShop) -> pa.Table:
-    """The catalogue with the first product moved to another category."""
-    products = fed.shop.products
-    categories = products["category"].to_pylist()
-    categories[0] = next(c for c in categories if c != categories[0])
-    return products.set_column(products.schema.get_field_index("category"), "category",
-                               pa.array(categories))
-
-
 def test_incremental_refreshes_equal_a_full_refresh(local_lake: Lake,
                                                     fed_shop: Callable[[Lake], FedShop]) -> None:
     fed = fed_shop(local_lake)
     fed.deliver(1, 5)
     refresh(local_lake)
     fed.deliver(6, 8)  # new days, and a customer list where segments and countries moved on
-    fed.feed.upload(_changed_catalogue(fed), "shop_products", "products-v2.csv")
+    fed.feed.upload(changed_catalogue(fed), "shop_products", "products-v2.csv")
     resent = fed.days[2].orders  # day 3 exported again, one line corrected
     quantities = resent["quantity"].to_pylist()
     quantities[0] += 1
@@ -89,10 +80,10 @@ def two_days(local_lake: Lake, fed_shop: Callable[[Lake], FedShop]) -> FedShop:
 
 def test_nothing_new_rebuilds_nothing(local_lake: Lake, two_days: FedShop) -> None:
     before = snapshot(local_lake)
-    versions = {m.name: local_lake.table(m.zone, m.table).version() for m in MODELS}
+    versions = {m.name: local_lake.table(m.zone, m.table).version() for m in CATALOG}
     again = refresh(local_lake)
     assert set(_actions(again).values()) == {"unchanged"}
-    assert {m.name: local_lake.table(m.zone, m.table).version() for m in MODELS} == versions
+    assert {m.name: local_lake.table(m.zone, m.table).version() for m in CATALOG} == versions
     assert_same_tables(before, snapshot(local_lake))
 
 

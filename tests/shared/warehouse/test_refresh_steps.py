@@ -16,9 +16,9 @@ import pyarrow as pa
 import pytest
 from deltalake.exceptions import CommitFailedError
 
-from shared.batch.datasets import Dataset
+import shared.warehouse as steps
 from shared.lake import Lake, Zone
-from shared.warehouse import refresh as steps
+from shared.landed import Dataset, landed_files
 from shared.warehouse.refresh import (
     NoPlannedRefreshError,
     PlannedRefresh,
@@ -30,10 +30,8 @@ from shared.warehouse.refresh import (
     refresh_kpis,
     refresh_partition,
 )
-from shared.warehouse.sources import landed_files
 from shared.warehouse.state import RefreshState
-from tests.shared.warehouse.conftest import FedShop, assert_same_tables, snapshot
-from tests.shared.warehouse.test_refresh import _changed_catalogue
+from tests.support.shops import FedShop, assert_same_tables, changed_catalogue, snapshot
 
 
 def _run_steps(lake: Lake, *, full: bool = False) -> PlannedRefresh:
@@ -58,7 +56,7 @@ def _twin(tmp_path: Path, lake: Lake) -> Lake:
 def _new_day_and_dimensions(fed: FedShop) -> None:
     """Days 4-6, a product moved to another category, day 3's orders sent again corrected."""
     fed.deliver(4, 6)
-    fed.feed.upload(_changed_catalogue(fed), "shop_products", "products-v2.csv")
+    fed.feed.upload(changed_catalogue(fed), "shop_products", "products-v2.csv")
     resent = fed.days[2].orders
     quantities = resent["quantity"].to_pylist()
     quantities[0] += 1

@@ -1,0 +1,19 @@
+"""The `shoplake` command as a user's environment runs it, wherever that environment is."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+
+def _shoplake_command() -> list[str]:
+    """The console script installed with the interpreter running the tests (`pip install`
+    puts it next to that interpreter, in a virtual environment or not); without one, the
+    package run as a module by that interpreter."""
+    script = shutil.which("shoplake", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "shoplake"]
+
+
+SHOPLAKE_COMMAND = _shoplake_command()
+"""`[*SHOPLAKE_COMMAND, "demo", ...]` runs `shoplake demo ...`."""
