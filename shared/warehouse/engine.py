@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import date
 from types import TracebackType
@@ -18,11 +17,6 @@ BATCH_ROWS = 256 * 1024
 def date_list(dates: Iterable[date]) -> str:
     """`DATE 'y-m-d', …` for an IN list (sorted, so the SQL text is deterministic)."""
     return ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(dates))
-
-
-def references(sql: str, names: Iterable[str]) -> list[str]:
-    """Which of `names` the SQL reads (as whole words)."""
-    return [name for name in names if re.search(rf"\b{re.escape(name)}\b", sql)]
 
 
 class Engine:
