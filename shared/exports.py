@@ -17,6 +17,12 @@ def lazy_exports(package: str, modules: dict[str, list[str]]
                  ) -> tuple[list[str], Callable[[str], Any]]:
     """`__all__` and `__getattr__` for `package`, re-exporting `modules`' names
     ({module: [name, ...]})."""
+    outside = [module for module in modules if not module.startswith(f"{package}.")]
+    if outside:
+        # Loaded by name, these imports are invisible to the import contracts (make lint):
+        # only a package's own modules may be re-exported this way.
+        raise ValueError(f"{package} may lazily export only its own modules, not "
+                         f"{', '.join(outside)}")
     home = {name: module for module, names in modules.items() for name in names}
 
     def __getattr__(name: str) -> Any:

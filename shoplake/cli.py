@@ -230,15 +230,16 @@ def tables(
                              if check else {})}))
     else:
         for status in statuses:
-            rows = "not built" if status.rows is None else f"{status.rows:,} rows"
+            rows = (f"damaged: {status.error}" if status.error else "not built"
+                    if status.rows is None else f"{status.rows:,} rows")
             console.print(f"{status.name:30} {status.path:36} {status.step:10} "
                           f"{status.write:10} {rows}", soft_wrap=True)
         for result in failed:
-            _print_error("data test failed", f"{result.table}: {result.test}: "
-                                             f"{result.failing_rows} row(s)")
+            _print_error("data test failed", f"{result.table}: {result.test}: " + (
+                result.error or f"{result.failing_rows} row(s)"))
         if check and not failed:
             console.print(f"{len(results)} data tests passed")
-    if failed:
+    if failed or any(status.error for status in statuses):
         raise typer.Exit(1)
 
 

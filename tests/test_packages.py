@@ -19,3 +19,12 @@ def test_every_public_name_of_a_package_resolves(name: str) -> None:
     exec(f"from {name} import *", namespace)  # imports what __all__ lists, modules included
 
     assert sorted(set(package.__all__) - set(namespace)) == []
+
+
+def test_a_package_cannot_lazily_export_another_packages_module() -> None:
+    """Names loaded on first use are imports the layer contracts cannot see."""
+    from shared.exports import lazy_exports
+
+    with pytest.raises(ValueError, match="shoplake.cli"):
+        lazy_exports("shared.batch", {"shared.batch.ingest": ["upload_file"],
+                                      "shoplake.cli": ["app"]})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake.exceptions import TableNotFoundError
 
 from shared.lake import Lake
@@ -20,21 +22,30 @@ class TableStatus:
     write: str
     key: tuple[str, ...]
     version: int | None
-    """Its Delta version (None: not built yet)."""
+    """Its Delta version (None: not built yet, or unreadable)."""
     rows: int | None
+    """From its Delta log: no data file is read."""
+    error: str | None = None
+    """Why its log cannot be read (a damaged table)."""
 
 
 def table_status(lake: Lake, catalog: Catalog = CATALOG) -> list[TableStatus]:
     """Every table of the catalog, in refresh order, with its version and row count."""
     statuses = []
     for spec in catalog:
+        version = rows = error = None
         try:
             delta = lake.table(spec.zone, spec.table)
-            version, rows = delta.version(), delta.to_pyarrow_dataset().count_rows()
+            version = delta.version()
+            counts = pa.table(delta.get_add_actions(flatten=True)).column("num_records")
+            rows = int(pc.sum(counts).as_py() or 0)
         except TableNotFoundError:
-            version = rows = None
+            pass
+        except Exception as exc:  # a damaged log: report it, list the other tables
+            error = _first_line(exc)
         statuses.append(TableStatus(spec.name, f"{spec.zone.value}/{spec.table}",
-                                    spec.step.value, spec.write.value, spec.key, version, rows))
+                                    spec.step.value, spec.write.value, spec.key, version, rows,
+                                    error))
     return statuses
 
 
@@ -42,25 +53,29 @@ def table_status(lake: Lake, catalog: Catalog = CATALOG) -> list[TableStatus]:
 class DataTestResult:
     table: str
     test: str
-    """`unique(a, b)`, `not_null(a)` or `exists`."""
+    """`unique(a, b)`, `not_null(a)`, `built` (the table exists) or `readable`."""
     failing_rows: int
+    error: str | None = None
+    """Why the table could not be read (`readable`)."""
 
     @property
     def passed(self) -> bool:
-        return self.failing_rows == 0
+        return self.failing_rows == 0 and self.error is None
 
 
 def run_data_tests(lake: Lake, catalog: Catalog = CATALOG) -> list[DataTestResult]:
-    """Every declared test of every table; a table not built yet fails `exists`."""
+    """Every declared test of every table; a table not built yet fails `built`, one whose
+    files cannot be read fails `readable` (and the others are still tested)."""
     results = []
     with Engine() as engine:
         for spec in catalog:
             try:
                 engine.bind(spec.name, lake.table(spec.zone, spec.table).to_pyarrow_dataset())
+                results += _table_tests(engine, spec)
             except TableNotFoundError:
-                results.append(DataTestResult(spec.name, "exists", 1))
-                continue
-            results += _table_tests(engine, spec)
+                results.append(DataTestResult(spec.name, "built", 1))
+            except Exception as exc:  # a missing or damaged data file
+                results.append(DataTestResult(spec.name, "readable", 1, _first_line(exc)))
     return results
 
 
@@ -71,3 +86,7 @@ def _table_tests(engine: Engine, spec: TableSpec) -> list[DataTestResult]:
         checks[f"not_null({column})"] = f"SELECT COUNT(*) FROM {spec.name} WHERE {column} IS NULL"
     return [DataTestResult(spec.name, test, engine.table(sql).column(0)[0].as_py())
             for test, sql in checks.items()]
+
+
+def _first_line(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}"

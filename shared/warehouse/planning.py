@@ -45,6 +45,8 @@ def plan_changes(session: RefreshSession, full: bool) -> Plan:
             plan.dates[spec.name] = set(event_dates)
         else:
             plan.dates[spec.name] = _touched(session, spec, new_files[source], plan.keys)
+        if not session.exists(spec):  # new or deleted: every date (steps write dates apart)
+            plan.dates[spec.name] |= session.all_dates(spec)
     for view, names in new_files.items():  # inputs read whole (snapshots): their keys
         if names and not any(view in spec.inputs for spec in partitioned):
             _add_keys(session, view, landed_rows(session.lake, LANDED[view], names), plan.keys)

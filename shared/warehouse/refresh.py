@@ -106,6 +106,7 @@ def refresh(lake: Lake, *, full: bool = False, chunk_bytes: int = CHUNK_BYTES,
             progress: Progress | None = None, catalog: Catalog = CATALOG) -> RefreshResult:
     """Bring processed/ and curated/ up to date with raw/ (everything when `full`)."""
     started = time.perf_counter()
+    catalog.check()  # a spec that does not match its SQL stops the run here, not midway
     with lake.writer(), RefreshSession(lake, catalog, _listing(lake), chunk_bytes,
                                        progress) as session:
         plan, resumed = _plan(session, full)
@@ -123,6 +124,7 @@ def refresh(lake: Lake, *, full: bool = False, chunk_bytes: int = CHUNK_BYTES,
 def plan_refresh(lake: Lake, *, full: bool = False, catalog: Catalog = CATALOG
                  ) -> PlannedRefresh:
     """List the lake, plan what to rebuild (with any interrupted run's plan) and save it."""
+    catalog.check()
     with lake.writer(), RefreshSession(lake, catalog, _listing(lake)) as session:
         plan, resumed = _plan(session, full)
     return PlannedRefresh(plan.full, resumed, [d.isoformat() for d in sorted(plan.partitions)],

@@ -20,11 +20,15 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from shared.events.contract import RAW_SCHEMA
 from shared.lake import Zone
-from shared.landed import Dataset
+from shared.landed import Dataset, landed_schema
 from shared.settings import ConfigurationError
+from shared.warehouse.sources import EVENT_DATE
 
 TABLES_FOLDER = Path(__file__).with_name("tables")
 
@@ -83,6 +87,12 @@ class DataTests(_Strict):
     """Columns unique together (default: the key)."""
 
 
+NAME = re.compile(r"[a-z][a-z0-9_]*")
+"""A table's name and folder: a plain SQL identifier (it is spliced into SQL and paths)."""
+
+WAREHOUSE_ZONES = (Zone.PROCESSED, Zone.CURATED)
+
+
 class _SpecFile(_Strict):
     zone: Zone
     table: str | None = None
@@ -96,6 +106,11 @@ class _SpecFile(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> _SpecFile:
+        if self.zone not in WAREHOUSE_ZONES:
+            raise ValueError("zone is 'processed' or 'curated' (the warehouse writes no other)")
+        if self.table is not None and not NAME.fullmatch(self.table):
+            raise ValueError(f"table {self.table!r}: a folder name of lowercase letters, "
+                             "digits and underscores")
         if self.write is Write.PARTITIONS and not self.partition_by:
             raise ValueError("write = 'partitions' needs partition_by (its date column)")
         if (self.write is Write.MERGE) != (self.merge is not None):
@@ -125,6 +140,8 @@ class TableSpec:
     tests: DataTests = field(default_factory=DataTests)
     reads: tuple[str, ...] = ()
     """The sources and tables its SQL reads (as whole words)."""
+    source: Path | None = None
+    """Its SQL file (named in errors)."""
 
     @property
     def date_column(self) -> str:
@@ -193,6 +210,51 @@ class Catalog:
     def merge_keys(self) -> set[str]:
         return {spec.merge.by for spec in self.specs if spec.merge}
 
+    def check(self) -> None:
+        """Refuse (ConfigurationError) a spec that does not match its SQL; see `columns`."""
+        self.columns  # noqa: B018 - computed once per catalog, raising what it finds
+
+    @cached_property
+    def columns(self) -> dict[str, list[str]]:
+        """Each table's columns, found by running its SQL over empty inputs; a spec that
+        names a column its SQL does not give, or SQL reading what does not exist, is
+        refused here, before a refresh writes anything."""
+        found: dict[str, list[str]] = {}
+        with duckdb.connect() as con:
+            for name, schema in _source_schemas().items():
+                con.register(name, schema.empty_table())
+            for spec in self.specs:
+                found[spec.name] = _check_columns(con, spec)
+        return found
+
+
+def _source_schemas() -> dict[str, pa.Schema]:
+    return {RAW_EVENTS: RAW_SCHEMA.append(EVENT_DATE),
+            CALENDAR: pa.schema([("date_day", pa.date32())]),
+            **{view: landed_schema(dataset) for view, dataset in LANDED.items()}}
+
+
+def _check_columns(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[str]:
+    where = spec.source or spec.name
+    try:
+        columns = con.sql(spec.sql).columns
+        for name, dated in spec.inputs.items():
+            con.execute(f"SELECT {dated.dates}, {dated.groups or 1} FROM {name}")
+        con.execute(f"CREATE TEMP TABLE {spec.name} AS SELECT * FROM ({spec.sql}\n) LIMIT 0")
+    except duckdb.Error as error:
+        raise ConfigurationError(f"{where}: {str(error).splitlines()[0]}") from None
+    named = {"key": spec.key, "partition_by": (spec.partition_by,) if spec.partition_by else (),
+             "[merge] by": (spec.merge.by,) if spec.merge else (),
+             "[merge] watched": (spec.merge.watched,) if spec.merge and spec.merge.watched
+             else (), "[tests] not_null": spec.tests.not_null, "[tests] unique": spec.unique}
+    for field_name, wanted in named.items():
+        missing = [column for column in wanted if column not in columns]
+        if missing:
+            raise ConfigurationError(f"{spec.name}: {field_name} names {', '.join(missing)}, "
+                                     f"which {where} does not select "
+                                     f"(it gives {', '.join(columns)})")
+    return columns
+
 
 def load_catalog(*folders: Path) -> Catalog:
     """Every `<name>.sql` + `<name>.toml` pair in the folders (later folders add tables)."""
@@ -205,7 +267,23 @@ def load_catalog(*folders: Path) -> Catalog:
             raise ConfigurationError(f"{folder}: every table needs both <name>.sql and "
                                      f"<name>.toml; unpaired: {', '.join(lonely)}")
         for name in sorted(sql_names):
+            if not NAME.fullmatch(name):
+                raise ConfigurationError(f"{folder / name}.sql: a table's name is lowercase "
+                                         "letters, digits and underscores")
+            if name in SOURCES:
+                raise ConfigurationError(f"{folder / name}.sql: {name} is the name of an input "
+                                         f"the SQL reads ({', '.join(SOURCES)}); name the "
+                                         "table otherwise")
+            if name in specs:
+                raise ConfigurationError(f"{folder / name}.sql: {name} is already defined "
+                                         "(a folder adds tables, it does not replace them)")
             specs[name] = _load(folder, name)
+    stored: dict[str, str] = {}
+    for spec in specs.values():
+        path = f"{spec.zone.value}/{spec.table}"
+        if path in stored:
+            raise ConfigurationError(f"{spec.name} and {stored[path]} are both stored as {path}")
+        stored[path] = spec.name
     known = (*SOURCES, *specs)
     return Catalog(
         TableSpec(**{**spec.__dict__, "reads": tuple(
@@ -216,14 +294,40 @@ def load_catalog(*folders: Path) -> Catalog:
 def _load(folder: Path, name: str) -> TableSpec:
     spec_path = folder / f"{name}.toml"
     try:
-        declared = _SpecFile.model_validate(tomllib.loads(spec_path.read_text("utf-8")))
+        declared = _SpecFile.model_validate(tomllib.loads(_text(spec_path)))
     except (tomllib.TOMLDecodeError, ValidationError) as error:
         raise ConfigurationError(f"{spec_path}: {error}") from None
     return TableSpec(
-        name=name, sql=(folder / f"{name}.sql").read_text("utf-8"), zone=declared.zone,
+        name=name, sql=_select(folder / f"{name}.sql"), source=folder / f"{name}.sql",
+        zone=declared.zone,
         table=declared.table or name, step=declared.step, write=declared.write,
         key=declared.key, partition_by=declared.partition_by, inputs=declared.inputs,
         merge=declared.merge, tests=declared.tests)
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise ConfigurationError(f"{path}: {error.strerror or error}") from None
+
+
+def _select(path: Path) -> str:
+    """The file's one SELECT, without a closing semicolon (engines wrap it in others)."""
+    sql = _text(path)
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as error:
+        raise ConfigurationError(f"{path}: {error}") from None
+    if len(statements) != 1 or statements[0].type is not duckdb.StatementType.SELECT:
+        raise ConfigurationError(f"{path}: a table's SQL is one SELECT statement (found "
+                                 f"{len(statements)} statement(s))")
+    tokens = [(at, kind) for at, kind in duckdb.tokenize(sql)
+              if kind is not duckdb.token_type.comment]
+    last = tokens[-1][0]
+    return sql[:last] + sql[last + 1:] if sql[last] == ";" else sql
 
 
 def _in_dependency_order(specs: list[TableSpec]) -> list[TableSpec]:
@@ -260,8 +364,9 @@ def _check_inputs(spec: TableSpec, tables: dict[str, TableSpec]) -> None:
         if not any(name in SOURCES for name in spec.inputs) or len(spec.inputs) != 1:
             raise ConfigurationError(f"{spec.name}: a partition-step table declares its one "
                                      "dated source under [inputs] (raw_events or landed_*)")
-        if any(name in tables for name in spec.reads):
-            raise ConfigurationError(f"{spec.name}: a partition-step table reads sources only")
+        if len(spec.reads) != 1:
+            raise ConfigurationError(f"{spec.name}: a partition-step table reads its dated "
+                                     f"source only (it reads {', '.join(spec.reads)})")
     elif spec.write is Write.PARTITIONS and sum(name in tables for name in spec.inputs) != 1:
         raise ConfigurationError(f"{spec.name}: a partitioned table declares under [inputs] "
                                  "the one table whose dates drive its own")

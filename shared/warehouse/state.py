@@ -128,9 +128,10 @@ class Plan:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Plan:
-        """A saved plan; one in another format stands for everything (it is redone whole)."""
+        """A saved plan; `DamagedPlanError` for one this version cannot carry out (saved
+        by an older version, or cut short)."""
         if "dates" not in raw:
-            return cls(full=True, run_id=raw.get("run_id") or uuid.uuid4().hex)
+            raise DamagedPlanError("a plan in an older format")
         snapshot = raw["snapshot"]
         return cls(full=raw["full"], dates=_dates_from(raw["dates"]),
                    extra_dates=_dates_from(raw["extra_dates"]),
@@ -203,11 +204,14 @@ class RefreshState:
         if not self.has_pending_plan():
             return None
         raw, _ = self._lake.read_json(self._pending)
-        if raw is None:
+        try:
+            if raw is None:
+                raise DamagedPlanError("damaged")
+            return Plan.from_json(raw)
+        except DamagedPlanError as error:
             raise DamagedPlanError(
-                f"{self._lake.relative(self._pending)} is damaged: it no longer says what its "
-                "refresh had left to do; the next plan rebuilds everything")
-        return Plan.from_json(raw)
+                f"{self._lake.relative(self._pending)} is {error}: it no longer says what its "
+                "refresh had left to do; the next plan rebuilds everything") from None
 
     def save_pending_plan(self, plan: Plan) -> None:
         self._lake.write_bytes(self._pending, plan.to_json())
@@ -227,7 +231,11 @@ class RefreshState:
         plans = {}
         for path in self._lake.list_files(self._lost, ".json"):
             raw, _ = self._lake.read_json(path)
-            plans[path.rsplit("/", 1)[-1]] = Plan(full=True) if raw is None else Plan.from_json(raw)
+            try:
+                plan = Plan(full=True) if raw is None else Plan.from_json(raw)
+            except DamagedPlanError:
+                plan = Plan(full=True)
+            plans[path.rsplit("/", 1)[-1]] = plan
         return plans
 
     def drop_lost_plans(self, names: list[str]) -> None:

@@ -23,14 +23,15 @@ PARTITION_ATTEMPTS = 4
 
 def write_partitions(session: RefreshSession, spec: TableSpec, dates: set[date],
                      full: bool) -> None:
-    """Rebuild the given date partitions (all of them, replacing the table, if `full`)."""
-    if full:
+    """Rebuild the given date partitions (all of them, replacing the table, if `full` or
+    if the table does not exist: a table added to the catalog, or deleted, is built whole)."""
+    replace_table = full or not session.exists(spec)
+    if replace_table:
         dates = session.all_dates(spec)
-    elif not dates and session.exists(spec):
+    elif not dates:
         session.record(spec, "unchanged")
         return
     started = time.perf_counter()
-    replace_table = full or not session.exists(spec)
     chunks = session.chunks(spec, sorted(dates)) or [[]]
     for number, chunk in enumerate(chunks, start=1):
         session.progress(f"{spec.table}: {len(chunk)} partition(s), part {number}/{len(chunks)}")
@@ -66,8 +67,8 @@ def _write_dates(session: RefreshSession, spec: TableSpec, dates: list[date], *,
     # Closed even if the write fails before reading it all: until then the connection
     # runs no other query (a retry's).
     with session.engine.stream(
-            f"SELECT * FROM ({spec.sql}) AS result WHERE {column} IN ({date_list(dates)})"
-            if dates else f"SELECT * FROM ({spec.sql}) AS result LIMIT 0") as rows:
+            f"SELECT * FROM ({spec.sql}\n) AS result WHERE {column} IN ({date_list(dates)})"
+            if dates else f"SELECT * FROM ({spec.sql}\n) AS result LIMIT 0") as rows:
         session.lake.write_table(
             rows, spec.zone, spec.table, mode="overwrite", partition_by=[column],
             predicate=None if replace_table else

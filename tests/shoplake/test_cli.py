@@ -134,6 +134,43 @@ def test_refresh_builds_the_star_schema_and_reports_json(tmp_path: Path) -> None
     assert {t["action"] for t in json.loads(again.stdout)["tables"].values()} == {"unchanged"}
 
 
+def test_tables_lists_the_catalog_and_runs_its_data_tests(tmp_path: Path) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_bytes(ORDERS_CSV)
+    lake = str(tmp_path / "lake")
+    empty = runner.invoke(app, ["--lake", lake, "tables", "--check", "--json"])
+    runner.invoke(app, ["--lake", lake, "ingest-batch", str(export), "--mapping", "online_retail"])
+    runner.invoke(app, ["--lake", lake, "refresh"])
+
+    listed = runner.invoke(app, ["--lake", lake, "tables", "--check", "--json"])
+
+    assert (empty.exit_code, listed.exit_code) == (1, 0)
+    assert {r["test"] for r in json.loads(empty.stdout)["data_tests"]} == {"built"}
+    tables = {t["name"]: t for t in json.loads(listed.stdout)["tables"]}
+    assert tables["fact_sales"]["path"] == "curated/fact_sales"
+    assert tables["fact_sales"]["rows"] == 2  # the lantern line, "six", is quarantined
+    assert all(r["passed"] for r in json.loads(listed.stdout)["data_tests"])
+
+
+def test_tables_names_a_damaged_table_in_one_line_and_lists_the_others(tmp_path: Path) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_bytes(ORDERS_CSV)
+    lake = str(tmp_path / "lake")
+    runner.invoke(app, ["--lake", lake, "ingest-batch", str(export), "--mapping", "online_retail"])
+    runner.invoke(app, ["--lake", lake, "refresh"])
+    for data in (tmp_path / "lake" / "curated" / "fact_sales").rglob("*.parquet"):
+        data.unlink()
+
+    listed = runner.invoke(app, ["--lake", lake, "tables"])
+    checked = runner.invoke(app, ["--lake", lake, "tables", "--check"])
+
+    assert (listed.exit_code, checked.exit_code) == (0, 1)
+    assert "Traceback" not in checked.output
+    damaged = [line for line in checked.output.splitlines() if "fact_sales" in line]
+    assert any("data test failed: fact_sales: readable:" in line for line in damaged), damaged
+    assert "kpi_top_products" in checked.output
+
+
 def test_train_and_recommend(tmp_path: Path) -> None:
     lake = str(tmp_path / "lake")
     nothing = runner.invoke(app, ["--lake", lake, "train"])

@@ -68,7 +68,7 @@ def test_a_broken_data_test_is_reported(refreshed_lake: Lake, tmp_path) -> None:
     failing = {(r.test, r.failing_rows) for r in run_data_tests(lake) if r.table == spec.name}
     assert failing == {("unique(product_id)", 2), ("not_null(product_id)", 0),
                        ("not_null(category)", 0)}
-    assert {r.test for r in run_data_tests(lake) if r.table == "fact_sales"} == {"exists"}
+    assert {r.test for r in run_data_tests(lake) if r.table == "fact_sales"} == {"built"}
 
 
 def test_customer_versions_are_contiguous_with_one_current(

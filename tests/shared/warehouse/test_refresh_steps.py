@@ -315,3 +315,38 @@ def test_the_last_step_retried_after_it_finished_is_a_no_op(
     assert_same_tables(snapshot(local_lake), before)
     with pytest.raises(NoPlannedRefreshError, match="run plan_refresh first"):
         refresh_kpis(local_lake, "another-run")
+
+
+OLD_FORMAT_PLAN = {"full": False, "event_dates": ["2026-10-02"], "order_dates": [],
+                   "changed_datasets": [], "sales_dates": [], "product_event_dates": [],
+                   "dims_changed": False, "product_ids": [], "customer_ids": [],
+                   "run_id": "old", "calendar": None, "facts_done": False}
+"""A pending plan as the previous version of the refresh saved it."""
+
+
+def test_a_plan_saved_by_an_older_version_is_redone_whole_never_stepped_through(
+        tmp_path: Path, local_lake: Lake, fed_shop: Callable[[Lake], FedShop]) -> None:
+    fed = fed_shop(local_lake)
+    fed.deliver(1, 2)
+    refresh(local_lake)
+    before = snapshot(local_lake)
+    pending = local_lake.path(Zone.STATE, "refresh", "pending_plan.json")
+    local_lake.write_bytes(pending, json.dumps(OLD_FORMAT_PLAN).encode())
+    for step in (refresh_dimensions, refresh_facts, refresh_kpis):
+        with pytest.raises(NoPlannedRefreshError, match="run plan_refresh first"):
+            step(local_lake)
+    assert_same_tables(snapshot(local_lake), before)
+    result = refresh(local_lake)
+    assert (result.full, result.resumed) == (True, True)
+    assert_same_tables(snapshot(local_lake), before)
+
+
+def test_deleted_tables_are_rebuilt_whole_by_the_next_refresh(
+        tmp_path: Path, local_lake: Lake, fed_shop: Callable[[Lake], FedShop]) -> None:
+    fed_shop(local_lake).deliver(1, 3)
+    refresh(local_lake)
+    before = snapshot(local_lake)
+    for zone, table in ((Zone.PROCESSED, "events"), (Zone.CURATED, "fact_events")):
+        shutil.rmtree(local_lake.path(zone, table))
+    refresh(local_lake)
+    assert_same_tables(snapshot(local_lake), before)

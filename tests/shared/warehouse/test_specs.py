@@ -130,3 +130,103 @@ def test_the_shipped_tables_folder_loads_as_the_default_catalog(tmp_path: Path) 
     shutil.copytree(TABLES_FOLDER, copy)
     assert [spec.name for spec in load_catalog(copy)] == [
         spec.name for spec in load_catalog()]
+
+
+def test_a_kpi_added_to_a_refreshed_lake_is_built_for_every_date(
+        tmp_path: Path, with_new_kpi: Path, fed_shop) -> None:
+    catalog = load_catalog(TABLES_FOLDER, with_new_kpi)
+    lake = Lake.open(str(tmp_path / "incremental"))
+    fed = fed_shop(lake)
+    fed.deliver(1, 3)
+    refresh(lake)  # the shipped tables only
+    fed.deliver(4, 4)
+    refresh(lake, catalog=catalog)
+
+    full = Lake.open(str(tmp_path / "full"))
+    twin = fed_shop(full)
+    twin.deliver(1, 3)
+    twin.deliver(4, 4)
+    refresh(full, full=True, catalog=catalog)
+    assert_same_tables(snapshot(lake, catalog), snapshot(full, catalog))
+
+
+@pytest.mark.parametrize("sql", [
+    ORDERS_BY_COUNTRY_SQL.rstrip() + ";\n",
+    ORDERS_BY_COUNTRY_SQL + "-- a closing comment, no newline after it",
+])
+def test_a_statement_may_end_with_a_semicolon_or_a_comment(
+        tmp_path: Path, fed_shop, sql: str) -> None:
+    folder = tmp_path / "more"
+    folder.mkdir()
+    (folder / "kpi_x.sql").write_text(sql)
+    (folder / "kpi_x.toml").write_text(ORDERS_BY_COUNTRY_SPEC)
+    catalog = load_catalog(TABLES_FOLDER, folder)
+    lake = Lake.open(str(tmp_path / "lake"))
+    fed_shop(lake).deliver(1, 2)
+    refresh(lake, catalog=catalog)
+    assert snapshot(lake, catalog)["kpi_x"].num_rows > 0
+
+
+SPEC = ORDERS_BY_COUNTRY_SPEC
+
+
+@pytest.mark.parametrize(("files", "words"), [
+    ({"kpi_x.sql": ORDERS_BY_COUNTRY_SQL, "kpi_x.toml": SPEC.replace('"curated"', '"raw"')},
+     ["kpi_x.toml", "zone"]),
+    ({"kpi_x.sql": ORDERS_BY_COUNTRY_SQL,
+      "kpi_x.toml": SPEC.replace('zone = "curated"', 'zone = "curated"\ntable = "../raw/x"')},
+     ["kpi_x.toml", "table"]),
+    ({"kpi_x;drop.sql": ORDERS_BY_COUNTRY_SQL, "kpi_x;drop.toml": SPEC}, ["kpi_x;drop", "name"]),
+    ({"kpi_x.sql": ORDERS_BY_COUNTRY_SQL,
+      "kpi_x.toml": SPEC.replace('zone = "curated"', 'zone = "curated"\ntable = "fact_sales"')},
+     ["kpi_x", "fact_sales", "curated/fact_sales"]),
+    ({"fact_sales.sql": ORDERS_BY_COUNTRY_SQL, "fact_sales.toml": SPEC}, ["fact_sales", "already"]),
+    ({"calendar.sql": "SELECT 1 AS date_day FROM fact_sales", "calendar.toml": SPEC},
+     ["calendar", "input"]),
+    ({"kpi_x.sql": "", "kpi_x.toml": SPEC}, ["kpi_x.sql", "one SELECT"]),
+    ({"kpi_x.sql": "SELECT 1 AS x FROM fact_sales; SELECT 2 AS y FROM fact_sales",
+      "kpi_x.toml": SPEC}, ["kpi_x.sql", "one SELECT"]),
+    ({"kpi_x.sql": b"SELECT '\xff' AS x FROM fact_sales", "kpi_x.toml": SPEC},
+     ["kpi_x.sql", "UTF-8"]),
+])
+def test_a_spec_that_could_harm_the_lake_is_refused_at_load(
+        tmp_path: Path, files: dict[str, str | bytes], words: list[str]) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for name, text in files.items():
+        if isinstance(text, bytes):
+            (folder / name).write_bytes(text)
+        else:
+            (folder / name).write_text(text)
+    with pytest.raises(ConfigurationError) as error:
+        load_catalog(TABLES_FOLDER, folder)
+    assert all(word in str(error.value) for word in words), str(error.value)
+
+
+@pytest.mark.parametrize(("sql", "spec", "words"), [
+    (ORDERS_BY_COUNTRY_SQL.replace(
+        "FROM fact_sales", "FROM fact_sales WHERE order_id NOT IN (SELECT id FROM fact_salez)"),
+     SPEC, ["kpi_x.sql", "fact_salez"]),
+    (ORDERS_BY_COUNTRY_SQL, SPEC.replace('partition_by = "order_date"', 'partition_by = "day"'),
+     ["kpi_x", "partition_by", "day"]),
+    (ORDERS_BY_COUNTRY_SQL, SPEC.replace('key = ["order_date", "country"]',
+                                         'key = ["order_date", "region"]'),
+     ["kpi_x", "key", "region"]),
+    (ORDERS_BY_COUNTRY_SQL, SPEC.replace('"orders"]', '"margin"]'), ["kpi_x", "margin"]),
+    ("SELECT customer_id AS id, 1 AS n FROM fact_sales",
+     'zone = "curated"\nstep = "kpis"\nwrite = "merge"\nkey = ["id"]\n'
+     '[merge]\nby = "customer_id"\n',
+     ["kpi_x", "customer_id"]),
+])
+def test_a_spec_that_does_not_match_its_sql_is_refused_before_anything_is_written(
+        tmp_path: Path, fed_shop, sql: str, spec: str, words: list[str]) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "kpi_x.sql").write_text(sql)
+    (folder / "kpi_x.toml").write_text(spec)
+    lake = Lake.open(str(tmp_path / "lake"))
+    fed_shop(lake).deliver(1, 1)
+    with pytest.raises(ConfigurationError) as error:
+        refresh(lake, catalog=load_catalog(TABLES_FOLDER, folder))
+    assert all(word in str(error.value) for word in words), str(error.value)
+    assert table_status(lake)[0].version is None  # nothing was written
