@@ -25,6 +25,6 @@ def test_a_package_cannot_lazily_export_another_packages_module() -> None:
     """Names loaded on first use are imports the layer contracts cannot see."""
     from shared.exports import lazy_exports
 
-    with pytest.raises(ValueError, match="shoplake.cli"):
+    with pytest.raises(ValueError, match=r"shoplake\.cli"):
         lazy_exports("shared.batch", {"shared.batch.ingest": ["upload_file"],
                                       "shoplake.cli": ["app"]})

@@ -1,9 +1,9 @@
 """Land one delivered batch of events: validate, write raw and quarantine, record the counts.
 
-Every path in is the same call (`ingest_event_batch`): the Event Hubs trigger, POST /api/events,
-the demo and the benchmark. A batch's files are named from its source position, and the
-reference clock for "in the future" is the time the source received each event, so a
-redelivered batch rewrites byte-identical files instead of adding duplicates.
+Every path in is the same call (`ingest_event_batch`): the Event Hubs trigger, POST
+/api/events, the demo and the benchmark. A batch's files are named from its source
+position, and the reference clock for "in the future" is the time the source received each
+event, so a redelivered batch rewrites byte-identical files instead of adding duplicates.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class IngestResult:
 
 
 def ingest_event_batch(lake: Lake, batch: EventBatch, *, max_event_bytes: int,
-                 future_tolerance_s: int = FUTURE_TOLERANCE_SECONDS) -> IngestResult:
+                       future_tolerance_s: int = FUTURE_TOLERANCE_SECONDS) -> IngestResult:
     sizes = np.fromiter(map(len, batch.bodies), dtype=np.int64, count=len(batch.bodies))
     oversize = sizes > max_event_bytes
     parsed = parse_bodies(batch.bodies, skip=oversize)
