@@ -149,7 +149,7 @@ class RefreshSession:
     def landed_dates(self, view: str, expression: str) -> set[date]:
         """The dates of every landed row of an input (read once per refresh)."""
         if (view, expression) not in self._landed_dates:
-            self.engine.bind("all_landed", self.landed_rows(view))
+            self.engine.bind("all_landed", self.landed_input(view))
             self._landed_dates[view, expression] = values(self.engine.table(
                 f"SELECT DISTINCT {expression} FROM all_landed"))
         return self._landed_dates[view, expression]
@@ -197,7 +197,8 @@ class RefreshSession:
 
     # -- inputs -----------------------------------------------------------------------
 
-    def landed_rows(self, view: str, names: list[str] | None = None) -> Rows:
+    def landed_input(self, view: str, names: list[str] | None = None) -> Rows:
+        """The snapshot's (or the named) files of a landed input, as the engine binds them."""
         return landed_input(self.lake, LANDED[view], self.landed[view] if names is None
                             else names)
 
@@ -222,7 +223,7 @@ class RefreshSession:
 
     def _bind_landed(self, view: str, expression: str | None, groups: str | None,
                      dates: list[date] | None) -> None:
-        rows = self.landed_rows(view)
+        rows = self.landed_input(view)
         if expression is None or dates is None:
             self.engine.bind(view, rows)
             return

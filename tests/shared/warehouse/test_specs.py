@@ -41,14 +41,23 @@ not_null = ["order_date", "country", "orders"]
 """
 
 
+def _folder(path: Path, files: dict[str, str | bytes]) -> Path:
+    """A folder of table files (text, or bytes as they are)."""
+    path.mkdir(exist_ok=True)
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            (path / name).write_bytes(content)
+        else:
+            (path / name).write_text(content)
+    return path
+
+
 @pytest.fixture
 def with_new_kpi(tmp_path: Path) -> Path:
     """A folder holding one throw-away KPI: its SQL file and its spec, nothing else."""
-    folder = tmp_path / "more_tables"
-    folder.mkdir()
-    (folder / "kpi_orders_by_country_day.sql").write_text(ORDERS_BY_COUNTRY_SQL)
-    (folder / "kpi_orders_by_country_day.toml").write_text(ORDERS_BY_COUNTRY_SPEC)
-    return folder
+    return _folder(tmp_path / "more_tables", {
+        "kpi_orders_by_country_day.sql": ORDERS_BY_COUNTRY_SQL,
+        "kpi_orders_by_country_day.toml": ORDERS_BY_COUNTRY_SPEC})
 
 
 def test_a_new_kpi_is_one_sql_file_and_one_spec(
@@ -82,13 +91,9 @@ def test_a_new_kpi_is_one_sql_file_and_one_spec(
         "kpi_orders_by_country_day"].num_rows > 0
 
 
-def _problem(tmp_path: Path, files: dict[str, str]) -> str:
-    folder = tmp_path / "bad"
-    folder.mkdir(exist_ok=True)
-    for name, text in files.items():
-        (folder / name).write_text(text)
+def _problem(tmp_path: Path, files: dict[str, str | bytes]) -> str:
     with pytest.raises(ConfigurationError) as error:
-        load_catalog(TABLES_FOLDER, folder)
+        load_catalog(TABLES_FOLDER, _folder(tmp_path / "bad", files))
     return str(error.value)
 
 
@@ -156,11 +161,8 @@ def test_a_kpi_added_to_a_refreshed_lake_is_built_for_every_date(
 ])
 def test_a_statement_may_end_with_a_semicolon_or_a_comment(
         tmp_path: Path, fed_shop, sql: str) -> None:
-    folder = tmp_path / "more"
-    folder.mkdir()
-    (folder / "kpi_x.sql").write_text(sql)
-    (folder / "kpi_x.toml").write_text(ORDERS_BY_COUNTRY_SPEC)
-    catalog = load_catalog(TABLES_FOLDER, folder)
+    catalog = load_catalog(TABLES_FOLDER, _folder(tmp_path / "more", {
+        "kpi_x.sql": sql, "kpi_x.toml": ORDERS_BY_COUNTRY_SPEC}))
     lake = Lake.open(str(tmp_path / "lake"))
     fed_shop(lake).deliver(1, 2)
     refresh(lake, catalog=catalog)
@@ -191,16 +193,8 @@ SPEC = ORDERS_BY_COUNTRY_SPEC
 ])
 def test_a_spec_that_could_harm_the_lake_is_refused_at_load(
         tmp_path: Path, files: dict[str, str | bytes], words: list[str]) -> None:
-    folder = tmp_path / "bad"
-    folder.mkdir()
-    for name, text in files.items():
-        if isinstance(text, bytes):
-            (folder / name).write_bytes(text)
-        else:
-            (folder / name).write_text(text)
-    with pytest.raises(ConfigurationError) as error:
-        load_catalog(TABLES_FOLDER, folder)
-    assert all(word in str(error.value) for word in words), str(error.value)
+    message = _problem(tmp_path, files)
+    assert all(word in message for word in words), message
 
 
 @pytest.mark.parametrize(("sql", "spec", "words"), [
@@ -220,10 +214,7 @@ def test_a_spec_that_could_harm_the_lake_is_refused_at_load(
 ])
 def test_a_spec_that_does_not_match_its_sql_is_refused_before_anything_is_written(
         tmp_path: Path, fed_shop, sql: str, spec: str, words: list[str]) -> None:
-    folder = tmp_path / "bad"
-    folder.mkdir()
-    (folder / "kpi_x.sql").write_text(sql)
-    (folder / "kpi_x.toml").write_text(spec)
+    folder = _folder(tmp_path / "bad", {"kpi_x.sql": sql, "kpi_x.toml": spec})
     lake = Lake.open(str(tmp_path / "lake"))
     fed_shop(lake).deliver(1, 1)
     with pytest.raises(ConfigurationError) as error:
