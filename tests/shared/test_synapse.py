@@ -7,117 +7,26 @@ queues and records every request. The credential is ours: a fixed token.
 
 from __future__ import annotations
 
-import json
 import pickle
-import socket
-import threading
-import time
-from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from shared.settings import ConfigurationError
 from shared.synapse import RunStatus, SynapseError, SynapseRunner, open_synapse_runner
 from tests.support.azurite import free_port
+from tests.support.synapse import FakeSynapse, FixedCredential, fake_synapse
 
 API_VERSION = "2020-12-01"
 SYNAPSE_SCOPE = "https://dev.azuresynapse.net/.default"
 
 
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class FakeSynapse:
-    """The dev endpoint as far as pipeline runs go: queued replies out, requests recorded."""
-
-    url: str = ""
-    requests: list[Request] = field(default_factory=list)
-    replies: deque[tuple[int, Any, dict[str, str]]] = field(default_factory=deque)
-
-    def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        self.replies.append((status, body, headers or {}))
-
-
-def _handler(fake: FakeSynapse) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            url = urlsplit(self.path)
-            fake.requests.append(Request(self.command, url.path, parse_qs(url.query),
-                                         dict(self.headers.items()), body))
-            status, payload, headers = (
-                fake.replies.popleft() if fake.replies
-                else (500, {"error": {"code": "NoReply", "message": "nothing queued"}}, {})
-            )
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-            pass
-
-    return Handler
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeSynapse]:
-    fake = FakeSynapse()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    host, port = server.server_address[:2]
-    fake.url = f"http://{host}:{port}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while True:  # ready when it accepts a connection
-        try:
-            socket.create_connection((host, port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-    yield fake
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-class FixedCredential:
-    """A TokenCredential that always has the same token (or always fails)."""
-
-    def __init__(self, error: Exception | None = None) -> None:
-        self.scopes: list[tuple[str, ...]] = []
-        self._error = error
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        self.scopes.append(scopes)
-        if self._error:
-            raise self._error
-        return AccessToken("test-token", int(time.time()) + 3600)
+    with fake_synapse() as stand_in:
+        yield stand_in
 
 
 def runner_for(fake: FakeSynapse, credential: FixedCredential | None = None,
