@@ -216,31 +216,39 @@ class Catalog:
 
     @cached_property
     def columns(self) -> dict[str, list[str]]:
-        """Each table's columns, found by running its SQL over empty inputs; a spec that
-        names a column its SQL does not give, or SQL reading what does not exist, is
-        refused here, before a refresh writes anything."""
-        found: dict[str, list[str]] = {}
+        """Each table's column names (see `schemas`)."""
+        return {name: schema.names for name, schema in self.schemas.items()}
+
+    @cached_property
+    def schemas(self) -> dict[str, pa.Schema]:
+        """Each table's Arrow schema as the embedded engine writes it, found by running its
+        SQL over empty inputs; a spec that names a column its SQL does not give, or SQL
+        reading what does not exist, is refused here, before a refresh writes anything."""
+        found: dict[str, pa.Schema] = {}
         with duckdb.connect() as con:
-            for name, schema in _source_schemas().items():
+            con.execute("SET TimeZone = 'UTC'")
+            for name, schema in source_schemas().items():
                 con.register(name, schema.empty_table())
             for spec in self.specs:
-                found[spec.name] = _check_columns(con, spec)
+                found[spec.name] = _check_schema(con, spec)
         return found
 
 
-def _source_schemas() -> dict[str, pa.Schema]:
+def source_schemas() -> dict[str, pa.Schema]:
+    """The Arrow schema of each input that is not a table."""
     return {RAW_EVENTS: RAW_SCHEMA.append(EVENT_DATE),
             CALENDAR: pa.schema([("date_day", pa.date32())]),
             **{view: landed_schema(dataset) for view, dataset in LANDED.items()}}
 
 
-def _check_columns(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[str]:
+def _check_schema(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> pa.Schema:
     where = spec.source or spec.name
     try:
         columns = con.sql(spec.sql).columns
         for name, dated in spec.inputs.items():
             con.execute(f"SELECT {dated.dates}, {dated.groups or 1} FROM {name}")
         con.execute(f"CREATE TEMP TABLE {spec.name} AS SELECT * FROM ({spec.sql}\n) LIMIT 0")
+        schema = con.sql(f"SELECT * FROM {spec.name}").to_arrow_table().schema
     except duckdb.Error as error:
         raise ConfigurationError(f"{where}: {str(error).splitlines()[0]}") from None
     named = {"key": spec.key, "partition_by": (spec.partition_by,) if spec.partition_by else (),
@@ -253,7 +261,7 @@ def _check_columns(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[str]
             raise ConfigurationError(f"{spec.name}: {field_name} names {', '.join(missing)}, "
                                      f"which {where} does not select "
                                      f"(it gives {', '.join(columns)})")
-    return columns
+    return schema
 
 
 def load_catalog(*folders: Path) -> Catalog:
