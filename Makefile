@@ -3,6 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The Spark lines the parity tests run on besides the venv's (the newest, requirements-dev):
+# Synapse's GA line (3.4) and the line of the pool infra/ deploys (3.5, Python 3.11).
+SPARK_LINES := 3.4.4 3.5.8
+SPARK_STAMPS := $(SPARK_LINES:%=.spark/%/.installed)
 
 .PHONY: demo test test-fast lint bench serve docs clean
 
@@ -11,6 +15,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+# Each line beside the venv, put first on PYTHONPATH by the test run that uses it.
+.spark/%/.installed: | $(STAMP)
+	$(PY) -m pip install --quiet --target .spark/$* pyspark==$*
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -24,9 +33,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-# The test session starts Azurite from node_modules on free ports and stops it afterwards.
-test: $(STAMP) node_modules/.installed lint
+# The test session starts Azurite from node_modules on free ports and stops it afterwards;
+# then the Spark parity tests run again on each other Spark line.
+test: $(STAMP) node_modules/.installed lint $(SPARK_STAMPS)
 	$(PY) -m pytest
+	for line in $(SPARK_LINES); do \
+		SHOPLAKE_SPARK_LINE=$$line PYTHONPATH=.spark/$$line $(PY) -m pytest -m spark || exit 1; \
+	done
 
 # Everything but the slow and the Azurite tests (Azurite is not started; no npm needed).
 test-fast: $(STAMP) lint
@@ -45,4 +58,4 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) node_modules lake out site .pytest_cache
+	rm -rf $(VENV) .spark node_modules lake out site .pytest_cache

@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from itertools import islice
 from multiprocessing import get_context
@@ -34,7 +35,12 @@ sys.path.insert(0, str(ROOT))
 
 from shared.lake import Lake, Zone  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from shared.simulator import ShopConfig, SimulatedDay, simulate_shop  # noqa: E402
+from shared.simulator import (  # noqa: E402
+    ShopConfig,
+    SimulatedDay,
+    SimulatedShop,
+    simulate_shop,
+)
 from shared.warehouse.refresh import refresh  # noqa: E402
 from shared.warehouse.specs import CALENDAR, CATALOG, Step  # noqa: E402
 from shoplake.feed import ShopFeed  # noqa: E402
@@ -50,6 +56,36 @@ def deliver(feed: ShopFeed, days: Iterator[SimulatedDay]) -> int:
         events += feed.events(day).received
         feed.orders(day)
     return events
+
+
+@dataclass
+class History:
+    """A lake with the shop's history delivered, all days but the last."""
+
+    lake: Lake
+    feed: ShopFeed
+    shop: SimulatedShop
+    days_left: Iterator[SimulatedDay]
+    events: int
+
+
+def deliver_history(lake_dir: Path, exports: Path, events: int, days: int) -> History:
+    """About `events` events over `days` days, delivered as production does, but the last
+    day (also what bench/spark.py builds)."""
+    services = Services(Settings(lake_url=str(lake_dir)))
+    sessions = max(10, round(events / days / EVENTS_PER_SESSION))
+    shop = simulate_shop(ShopConfig(start=date(2026, 6, 1), days=days,
+                                    sessions_per_day=sessions, products=5000,
+                                    customers=100_000))
+    feed = ShopFeed(services, exports, batch_size=5000)
+    started = time.perf_counter()
+    all_days = shop.days()
+    delivered = deliver(feed, islice(all_days, days - 1))
+    feed.upload(shop.products, "shop_products", "products.csv")
+    feed.upload(shop.customers_as_of(shop.dates[-2]), "shop_customers", "customers.csv")
+    print(f"delivered {delivered:,} events in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr)
+    return History(services.lake, feed, shop, all_days, delivered)
 
 
 def floor(lake_dir: Path, work: Path) -> tuple[float, float]:
@@ -113,20 +149,9 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="shoplake-bench-refresh-"))
     lake_dir = work / "lake"
-    services = Services(Settings(lake_url=str(lake_dir)))
-    lake: Lake = services.lake
-    sessions = max(10, round(args.events / args.days / EVENTS_PER_SESSION))
-    shop = simulate_shop(ShopConfig(start=date(2026, 6, 1), days=args.days,
-                                    sessions_per_day=sessions, products=5000,
-                                    customers=100_000))
-    feed = ShopFeed(services, work / "exports", batch_size=5000)
-    started = time.perf_counter()
-    all_days = shop.days()
-    events = deliver(feed, islice(all_days, args.days - 1))
-    feed.upload(shop.products, "shop_products", "products.csv")
-    feed.upload(shop.customers_as_of(shop.dates[-2]), "shop_customers", "customers.csv")
-    print(f"delivered {events:,} events in {time.perf_counter() - started:.0f} s",
-          file=sys.stderr)
+    history = deliver_history(lake_dir, work / "exports", args.events, args.days)
+    lake, feed, shop, all_days, events = (history.lake, history.feed, history.shop,
+                                          history.days_left, history.events)
 
     full = refresh(lake, full=True)
     print(f"full refresh {full.seconds:.1f} s", file=sys.stderr)

@@ -72,7 +72,9 @@ def refresh_kpis(services: NightlyServices, run_id: str) -> list[dict[str, Any]]
 
 
 def start_synapse_refresh(services: NightlyServices, payload: dict[str, Any]) -> str:
-    return services.synapse.start("refresh", {"partitions": payload["partitions"]})
+    """The Spark job refreshes as part of this run (`writer`), which holds the lake."""
+    return services.synapse.start("refresh", {"partitions": payload["partitions"],
+                                              "writer": payload["writer"]})
 
 
 def check_synapse_refresh(services: NightlyServices, run_id: str) -> dict[str, Any]:
@@ -112,8 +114,11 @@ def run_activity(services: NightlyServices, name: str, request: dict[str, Any]) 
     writer = request["writer"]
     if name == steps.RELEASE:
         return services.lake.release_writer(writer)
+    payload = request["input"]
+    if name == steps.START_SYNAPSE:  # the only step whose work another process does
+        payload = {**payload, "writer": writer}
     with services.lake.writer(writer):
-        return ACTIVITIES[name](services, request["input"])
+        return ACTIVITIES[name](services, payload)
 
 
 ACTIVITIES: dict[str, Activity] = {

@@ -73,6 +73,30 @@ param eventHubsDisableLocalAuth bool = true
 ])
 param lakeSkuName string = 'Standard_LRS'
 
+@description('Run refreshes and uploads on an Azure Synapse Spark 3.5 pool (REFRESH_RUNNER=synapse; docs/synapse.md). False: the app refreshes the lake itself with DuckDB.')
+param synapseEnabled bool = false
+
+@description('Spark pool of the Synapse workspace (SYNAPSE_SPARK_POOL): up to 15 letters and digits.')
+@minLength(1)
+@maxLength(15)
+param synapseSparkPoolName string = 'shoplake'
+
+@description('Fewest nodes of the Spark pool (at least 3).')
+@minValue(3)
+param synapseSparkMinNodeCount int = 3
+
+@description('Most nodes of the Spark pool.')
+@minValue(3)
+@maxValue(200)
+param synapseSparkMaxNodeCount int = 6
+
+@description('Idle minutes before the Spark pool pauses.')
+@minValue(5)
+param synapseSparkAutoPauseDelayInMinutes int = 15
+
+@description('Your public IP address, let through the Synapse firewall for `shoplake synapse deploy` and the role script. Empty: Azure services only.')
+param synapseClientIpAddress string = ''
+
 // Optional name overrides; empty means the generated <abbreviation><token> name.
 param resourceGroupName string = ''
 param functionAppName string = ''
@@ -83,6 +107,8 @@ param lakeAccountName string = ''
 param eventHubNamespaceName string = ''
 param logAnalyticsName string = ''
 param applicationInsightsName string = ''
+param synapseWorkspaceName string = ''
+param synapseStorageAccountName string = ''
 
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -97,6 +123,8 @@ var lakeRootPath = 'shoplake'
 var lakeUrl = 'abfss://${lakeContainerName}@${lakeName}.dfs.${environment().suffixes.storage}/${lakeRootPath}'
 var eventHubName = 'shop-events'
 var eventHubConsumerGroup = 'ingest'
+// The Synapse pipeline `shoplake synapse deploy` publishes (its default name).
+var synapsePipelineName = 'shoplake-refresh'
 
 resource rg 'Microsoft.Resources/resourceGroups@2022-09-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -185,6 +213,28 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+// Optional: a Synapse workspace and Spark pool for REFRESH_RUNNER=synapse.
+module synapse 'app/synapse.bicep' = if (synapseEnabled) {
+  name: 'synapse'
+  scope: rg
+  params: {
+    name: !empty(synapseWorkspaceName) ? synapseWorkspaceName : '${abbrs.synapseWorkspacesAnalyticsWorkspaces}${resourceToken}'
+    location: location
+    tags: tags
+    managedResourceGroupName: '${abbrs.resourcesResourceGroups}${environmentName}-synapse-managed'
+    storageAccountName: !empty(synapseStorageAccountName) ? synapseStorageAccountName : '${abbrs.storageStorageAccounts}syn${resourceToken}'
+    lakeStorageAccountName: lake.outputs.name
+    sparkPoolName: synapseSparkPoolName
+    sparkMinNodeCount: synapseSparkMinNodeCount
+    sparkMaxNodeCount: synapseSparkMaxNodeCount
+    sparkAutoPauseDelayInMinutes: synapseSparkAutoPauseDelayInMinutes
+    appPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+    userPrincipalType: principalType
+    clientIpAddress: synapseClientIpAddress
+  }
+}
+
 module api 'app/api.bicep' = {
   name: 'api'
   scope: rg
@@ -209,6 +259,10 @@ module api 'app/api.bicep' = {
     pythonVersion: pythonVersion
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    refreshRunner: synapseEnabled ? 'synapse' : 'local'
+    synapseEndpoint: synapseEnabled ? synapse.outputs.devEndpoint : ''
+    synapsePipeline: synapseEnabled ? synapsePipelineName : ''
+    synapseJobFolder: synapseEnabled ? synapse.outputs.jobFolder : ''
   }
   // Grant the identity its roles first, so the app's first start can read its package,
   // host storage and the hub.
@@ -223,6 +277,7 @@ output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_NAME string = api.outputs.SERVICE_API_NAME
 output AZURE_FUNCTION_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output AZURE_FUNCTION_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output SERVICE_API_NAME string = api.outputs.SERVICE_API_NAME
 output SERVICE_API_URI string = api.outputs.SERVICE_API_URI
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
@@ -232,3 +287,11 @@ output EVENTHUB_NAMESPACE string = eventHubs.outputs.namespaceName
 output EVENTHUB_CONNECTION__fullyQualifiedNamespace string = eventHubs.outputs.fullyQualifiedNamespace
 output EVENTHUB_NAME string = eventHubs.outputs.eventHubName
 output EVENTHUB_CONSUMER_GROUP string = eventHubs.outputs.consumerGroupName
+// Synapse (empty when synapseEnabled is false): `shoplake synapse deploy` and
+// infra/scripts/synapse-roles.sh read these.
+output REFRESH_RUNNER string = synapseEnabled ? 'synapse' : 'local'
+output SYNAPSE_WORKSPACE_NAME string = synapseEnabled ? synapse.outputs.workspaceName : ''
+output SYNAPSE_ENDPOINT string = synapseEnabled ? synapse.outputs.devEndpoint : ''
+output SYNAPSE_PIPELINE string = synapseEnabled ? synapsePipelineName : ''
+output SYNAPSE_SPARK_POOL string = synapseEnabled ? synapse.outputs.sparkPoolName : ''
+output SYNAPSE_JOB_FOLDER string = synapseEnabled ? synapse.outputs.jobFolder : ''

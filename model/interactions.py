@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from shared.lake import Lake, Zone
 from shared.types import UTC_TIMESTAMP
-from shared.warehouse import Engine, table_input
+from shared.warehouse import DuckDBEngine, table_input
 
 PURCHASES_SQL = """
 SELECT customer_id, product_id, ordered_at
@@ -79,7 +79,7 @@ def read_purchases(lake: Lake) -> Purchases:
     if not lake.table_exists(Zone.CURATED, "fact_sales"):
         raise NoPurchasesError("curated/fact_sales does not exist yet: land order exports "
                                "and run `shoplake refresh` first")
-    with Engine() as engine:
+    with DuckDBEngine() as engine:
         engine.bind("fact_sales", table_input(lake, lake.table(Zone.CURATED, "fact_sales")))
         purchases = Purchases.from_table(engine.table(PURCHASES_SQL))
     if not len(purchases):

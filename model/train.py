@@ -30,7 +30,7 @@ from model.registry import Manifest, Registry, VersionFiles
 from model.scoring import ModelKind
 from shared.lake import Lake, Zone
 from shared.types import MONEY, Progress
-from shared.warehouse import Engine, RefreshState, table_input
+from shared.warehouse import DuckDBEngine, RefreshState, table_input
 
 ITEMS_SCHEMA = pa.schema([
     ("item", pa.int32()),
@@ -193,7 +193,7 @@ def _items_table(lake: Lake, data: Interactions) -> pa.Table:
     index = pa.table({"item": pa.array(np.arange(len(data.products)), pa.int32()),
                       "product_id": pa.array(data.products, pa.string()),
                       "buyers": pa.array(data.popularity().astype(np.int32))})
-    with Engine() as engine:
+    with DuckDBEngine() as engine:
         engine.bind("items", index)
         engine.bind("dim_product", table_input(lake, lake.table(Zone.CURATED, "dim_product")))
         joined = engine.table(

@@ -23,13 +23,16 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
+from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import SchemaMismatchError
+from deltalake.transaction import AddAction, create_table_with_add_actions
 
 from shared import lease
 from shared.lease import LeasePolicy
@@ -251,6 +254,11 @@ class Lake:
     def table_uri(self, zone: Zone, *parts: str) -> str:
         """URI of a Delta table for `deltalake`."""
         return "/".join([self._table_base, zone.value, *parts])
+
+    def uri(self, path: str) -> str:
+        """The URI of a file or folder at `path` (for `self.fs`), for other engines (Spark):
+        the same form as `table_uri`."""
+        return "/".join([self._table_base, self.relative(path)])
 
     @property
     def storage_options(self) -> dict[str, str]:
@@ -533,6 +541,45 @@ class Lake:
                     raise
                 # Another writer created it first: write to theirs.
         return DeltaTable(uri, storage_options=options)
+
+    def adopt_files(self, staged: str, zone: Zone, *parts: str, schema: pa.Schema,
+                    partition_by: str | None, partitions: list[str] | None,
+                    table: DeltaTable | None = None) -> None:
+        """Make the Parquet files under the folder `staged` (hive-partitioned by
+        `partition_by`, as another engine wrote them) the table's rows of `partitions`
+        (values of `partition_by`), or its whole content when None, in one Delta commit.
+
+        The files move into the table's folder first (a rename on local disks and ADLS
+        Gen2); if the commit fails they are unreferenced files, which Delta ignores.
+        """
+        lease.check_held(self)
+        uri, options = self.table_uri(zone, *parts), self.storage_options
+        actions = [self._adopt(info, staged, zone, parts)
+                   for info in self.file_infos(staged, ".parquet")]
+        partition_columns = [partition_by] if partition_by else None
+        if table is None and not DeltaTable.is_deltatable(uri, storage_options=options):
+            create_table_with_add_actions(uri, DeltaSchema.from_arrow(schema), actions,
+                                          mode="error", partition_by=partition_columns,
+                                          storage_options=options)
+        else:
+            (table or self.table(zone, *parts)).create_write_transaction(
+                actions, mode="overwrite", schema=schema, partition_by=partition_columns,
+                partition_filters=None if partitions is None
+                else [(partition_by, "in", partitions)])
+        self.fs.delete_dir(staged)
+
+    def _adopt(self, info: pafs.FileInfo, staged: str, zone: Zone,
+               parts: tuple[str, ...]) -> AddAction:
+        relative = info.path[len(staged) + 1:]
+        target = self.path(zone, *parts, relative)
+        self.fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        self.fs.move(info.path, target)
+        with self.fs.open_input_file(target) as file:
+            rows = pq.read_metadata(file).num_rows
+        values = dict(unquote(part).split("=", 1) for part in relative.split("/")[:-1])
+        return AddAction(relative, info.size, values,
+                         int(info.mtime.timestamp() * 1000) if info.mtime else 0, True,
+                         orjson.dumps({"numRecords": rows}).decode())
 
     def merge_table(self, data: pa.Table, zone: Zone, *parts: str, key: Iterable[str],
                     scope: tuple[str, Iterable[str]] | None = None) -> None:

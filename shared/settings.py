@@ -22,6 +22,8 @@ class ConfigurationError(ValueError):
 
 # Azure Table Storage names: 3-63 letters and digits, starting with a letter; "tables" is taken.
 _TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{2,62}")
+# Synapse Spark pool names: up to 15 letters and digits, starting with a letter.
+_SPARK_POOL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,14}")
 
 
 class Settings(BaseSettings):
@@ -200,6 +202,18 @@ class Settings(BaseSettings):
         validation_alias="SYNAPSE_PIPELINE",
         description="Synapse pipeline that runs the refresh (REFRESH_RUNNER=synapse).",
     )
+    synapse_spark_pool: str = Field(
+        "shoplake",
+        validation_alias="SYNAPSE_SPARK_POOL",
+        description="Spark pool (Spark 3.5) the Synapse job definition runs on: up to 15 "
+        "letters and digits (`shoplake synapse deploy`).",
+    )
+    synapse_job_folder: str | None = Field(
+        None,
+        validation_alias="SYNAPSE_JOB_FOLDER",
+        description="Folder in the workspace's storage where `shoplake synapse deploy` puts "
+        "the Spark job's files, abfss://container@account.dfs.core.windows.net/path.",
+    )
     synapse_poll_seconds: float = Field(
         60.0,
         gt=0,
@@ -221,6 +235,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"PROFILES_TABLE {value!r} is not a valid Azure table name: 3-63 letters and "
                 "digits, starting with a letter (and not 'tables')"
+            )
+        return value
+
+    @field_validator("synapse_spark_pool")
+    @classmethod
+    def _spark_pool_valid(cls, value: str) -> str:
+        if not _SPARK_POOL_NAME.fullmatch(value):
+            raise ValueError(
+                f"SYNAPSE_SPARK_POOL {value!r} is not a Spark pool name: up to 15 letters and "
+                "digits, starting with a letter"
             )
         return value
 

@@ -117,22 +117,10 @@ class SynapseRunner:
         any host but this machine: it exists for tests against a local fake service."""
         self.endpoint = _checked_endpoint(endpoint, insecure_loopback=insecure_loopback)
         self.pipeline = _checked_pipeline(pipeline)
-        # The SDK's bearer-token policy refuses http:// unless each request says otherwise.
-        self._request_options: dict[str, Any] = (
-            {"enforce_https": False} if insecure_loopback else {}
-        )
-        retry = _BoundedRetryPolicy(
-            retry_total=retry_total,
-            retry_backoff_factor=retry_backoff,
-            retry_backoff_max=max_wait,
-            max_wait=max_wait,
-        )
-        self._client = ArtifactsClient(
-            credential,
-            self.endpoint,
-            retry_policy=retry,
-            connection_timeout=connect_timeout,
-            read_timeout=read_timeout,
+        self._client, self._request_options = open_artifacts_client(
+            self.endpoint, credential, insecure_loopback=insecure_loopback,
+            retry_total=retry_total, retry_backoff=retry_backoff, max_wait=max_wait,
+            connect_timeout=connect_timeout, read_timeout=read_timeout,
         )
 
     def start(self, step: str, parameters: dict[str, str | list[str]]) -> str:
@@ -193,6 +181,38 @@ def open_synapse_runner(
     )
 
 
+def open_artifacts_client(
+    endpoint: str,
+    credential: TokenCredential,
+    *,
+    insecure_loopback: bool = False,
+    retry_total: int = 3,
+    retry_backoff: float = 0.8,
+    max_wait: float = 10.0,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+) -> tuple[ArtifactsClient, dict[str, Any]]:
+    """A client of the workspace's dev endpoint with `SynapseRunner`'s bounded retries and
+    timeouts, and the keyword options each of its requests (and pollers) must be given."""
+    endpoint = _checked_endpoint(endpoint, insecure_loopback=insecure_loopback)
+    # The SDK's bearer-token policy refuses http:// unless each request says otherwise.
+    request_options: dict[str, Any] = {"enforce_https": False} if insecure_loopback else {}
+    retry = _BoundedRetryPolicy(
+        retry_total=retry_total,
+        retry_backoff_factor=retry_backoff,
+        retry_backoff_max=max_wait,
+        max_wait=max_wait,
+    )
+    client = ArtifactsClient(
+        credential,
+        endpoint,
+        retry_policy=retry,
+        connection_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
+    return client, request_options
+
+
 def _checked_endpoint(endpoint: str, *, insecure_loopback: bool) -> str:
     parts = urlsplit(endpoint.strip())
     example = "https://<workspace>.dev.azuresynapse.net"
@@ -236,6 +256,10 @@ def _synapse_error(what: str, error: AzureError) -> SynapseError:
         )
     # No response: the credential gave no token, or the workspace could not be reached.
     return SynapseError(f"{what} failed: {_one_line(error.message or type(error).__name__)}")
+
+
+synapse_error = _synapse_error
+"""The same one-line error, for other callers of Synapse or its storage (the deploy command)."""
 
 
 def _service_error(error: HttpResponseError) -> tuple[str | None, str]:

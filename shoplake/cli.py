@@ -14,6 +14,8 @@ from rich.text import Text
 
 from model.scoring import ModelKind
 from shared.settings import Settings
+from shoplake.synapse_cli import app as synapse_app
+from shoplake.uploads_cli import app as uploads_app
 
 app = typer.Typer(
     name="shoplake",
@@ -21,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(synapse_app)
+app.add_typer(uploads_app)
 console = Console(stderr=True)
 EXIT_BUSY = 75
 """Exit status when another run holds the lake (EX_TEMPFAIL: try again later)."""
@@ -211,23 +215,26 @@ def refresh(
 @app.command()
 def tables(
     check: Annotated[bool, typer.Option("--check", help="Also run each table's data tests "
-                                        "(exit status 1 if any fails).")] = False,
+                                        "and check its SQL is portable to Spark (exit "
+                                        "status 1 if any fails).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """List the warehouse's tables, as their specs declare them, with their rows."""
     from dataclasses import asdict
 
     from shared.lake import Lake
-    from shared.warehouse import run_data_tests, table_status
+    from shared.warehouse import CATALOG, run_data_tests, table_status
 
     lake = Lake.from_settings(state.settings)
     statuses = table_status(lake)
     results = run_data_tests(lake) if check else []
     failed = [result for result in results if not result.passed]
+    unportable = ([line for lines in CATALOG.portability().values() for line in lines]
+                  if check else [])
     if as_json:
         print(json.dumps({"tables": [asdict(status) for status in statuses],
-                          **({"data_tests": [asdict(r) | {"passed": r.passed} for r in results]}
-                             if check else {})}))
+                          **({"data_tests": [asdict(r) | {"passed": r.passed} for r in results],
+                              "portability": unportable} if check else {})}))
     else:
         for status in statuses:
             rows = (f"damaged: {status.error}" if status.error else "not built"
@@ -237,9 +244,11 @@ def tables(
         for result in failed:
             _print_error("data test failed", f"{result.table}: {result.test}: " + (
                 result.error or f"{result.failing_rows} row(s)"))
+        for line in unportable:
+            _print_error("not portable to Spark", line)
         if check and not failed:
             console.print(f"{len(results)} data tests passed")
-    if failed or any(status.error for status in statuses):
+    if failed or unportable or any(status.error for status in statuses):
         raise typer.Exit(1)
 
 

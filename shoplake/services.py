@@ -98,15 +98,26 @@ class Services:
 
     @cached_property
     def runner(self) -> PipelineRunner:
+        """Who processes uploads: a Synapse pipeline run per file (REFRESH_RUNNER=synapse),
+        or this process."""
+        if self.settings.refresh_runner == "synapse":
+            from shared.batch.submit import SynapseUploadRunner  # the Synapse SDK when needed
+
+            return SynapseUploadRunner(self.lake, self.synapse)
         return LocalRunner(self.lake)
 
     def process_upload(self, path: str) -> BatchFileResult:
         """An uploaded export (a blob under raw/batch/<mapping>/), handed to the runner."""
         result = self.runner.process_upload(Upload.at(self.lake, path))
+        if result.status == "queued":
+            logger.info("upload %s (%s): queued as Synapse run %s", result.file,
+                        result.mapping, result.run_id)
+            return result
         logger.info(
-            "upload %s (%s): %s received=%d landed=%d quarantined=%d reasons=%s%s",
+            "upload %s (%s): %s received=%d landed=%d quarantined=%d reasons=%s%s%s",
             result.file, result.mapping, result.status, result.received, result.landed,
             result.quarantined, result.reasons, f" error={result.error}" if result.error else "",
+            f" run={result.run_id}" if result.run_id else "",
         )
         return result
 

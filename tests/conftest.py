@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pytest
@@ -21,6 +22,9 @@ from shared.settings import Settings, current_settings
 from shared.simulator import ShopConfig, event_bodies, simulate_shop
 from shoplake.services import Services, current_services
 from tests.support.azurite import Azurite, start_azurite, stop_azurite
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 # No timing limits in tests: machines are noisy (performance lives in bench/).
 settings.register_profile("shoplake", deadline=None,
@@ -39,6 +43,17 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     emulator, process = start_azurite(tmp_path_factory.mktemp("azurite"))
     yield emulator
     stop_azurite(process)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One local Spark session for the session's Spark tests (a JVM starts on first use)."""
+    from shared.warehouse.spark import local_spark
+
+    session = local_spark()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
 
 
 @pytest.fixture

@@ -90,6 +90,22 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
+@description('Who runs the refresh: local (the app, DuckDB) or synapse (a Synapse pipeline run).')
+@allowed([
+  'local'
+  'synapse'
+])
+param refreshRunner string = 'local'
+
+@description('Synapse workspace dev endpoint, https://<workspace>.dev.azuresynapse.net (empty: no Synapse).')
+param synapseEndpoint string = ''
+
+@description('Synapse pipeline that runs the Spark job.')
+param synapsePipeline string = ''
+
+@description('Folder of the Spark job\'s files, abfss://<container>@<account>.dfs.<suffix>/<path>.')
+param synapseJobFolder string = ''
+
 @description('Extra app settings, merged over the shoplake settings below.')
 param extraAppSettings object = {}
 
@@ -118,6 +134,15 @@ var shoplakeSettings = {
   RECOMMENDER_EASE_MAX_ITEMS: instanceMemoryMB >= 4096 ? '8000' : '5000'
   // The nightly_timer trigger reads %NIGHTLY_SCHEDULE% (NCRONTAB, UTC): 02:00 every day.
   NIGHTLY_SCHEDULE: '0 0 2 * * *'
+  REFRESH_RUNNER: refreshRunner
+}
+
+// Synapse runs (REFRESH_RUNNER=synapse) start the pipeline through the dev endpoint with
+// the same identity (AZURE_CLIENT_ID); see docs/synapse.md.
+var synapseSettings = empty(synapseEndpoint) ? {} : {
+  SYNAPSE_ENDPOINT: synapseEndpoint
+  SYNAPSE_PIPELINE: synapsePipeline
+  SYNAPSE_JOB_FOLDER: synapseJobFolder
 }
 
 module functionApp '../core/host/functions-flexconsumption.bicep' = {
@@ -136,7 +161,7 @@ module functionApp '../core/host/functions-flexconsumption.bicep' = {
     pythonVersion: pythonVersion
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
-    appSettings: union(shoplakeSettings, extraAppSettings)
+    appSettings: union(shoplakeSettings, synapseSettings, extraAppSettings)
   }
 }
 

@@ -1,9 +1,10 @@
 """Land one uploaded export: parse it with its mapping, write landed rows and quarantine.
 
 A file is known by the SHA-256 of its bytes. The ledger entry
-`_state/ingest/batch/<sha256>.json` is written last, so a file is either fully landed and
-recorded, or is processed again from scratch (rewriting the same files): a re-upload or a
-duplicated blob-created event finds the entry and changes nothing.
+`_state/ingest/batch/<sha256>.json` (see `shared.batch.ledger`) is written last, so a file
+is either fully landed and recorded, or is processed again from scratch (rewriting the same
+files): a re-upload or a duplicated blob-created event finds it `landed` and changes
+nothing. An entry of a Synapse run (`queued`, `failed`) is replaced when the file lands.
 
 - `raw/batch/<mapping>/<name>`: the upload as it arrived (the blob trigger's path).
 - `raw/landed/<dataset>/<sha256>.parquet`: its rows in the dataset's canonical columns,
@@ -21,17 +22,17 @@ import hashlib
 import re
 from collections import Counter
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from shared.batch.ledger import entry_bytes, ledger_path
 from shared.batch.mapping import Mapping
 from shared.batch.reader import (
     MissingColumnsError,
@@ -42,7 +43,7 @@ from shared.batch.reader import (
 from shared.lake import Lake, Zone
 from shared.landed import ROW_QUARANTINE_SCHEMA, landed_folder, landed_schema
 
-Status = Literal["landed", "duplicate", "rejected"]
+Status = Literal["landed", "duplicate", "rejected", "queued"]
 _READ_BLOCK = 1 << 20
 _ROWS_FILE = re.compile(r"[0-9a-f]{64}\.parquet")
 QUARANTINE_FILE_SCHEMA = ROW_QUARANTINE_SCHEMA.append(pa.field("source_file", pa.string()))
@@ -62,9 +63,16 @@ class BatchFileResult:
     quarantined: int
     reasons: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    run_id: str | None = None  # the Synapse pipeline run that lands (or landed) it
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def duplicate_of(cls, entry: dict[str, Any]) -> BatchFileResult:
+        """What a file whose content has the ledger entry `entry` comes to: nothing new."""
+        fields = {name: entry[name] for name in cls.__dataclass_fields__ if name in entry}
+        return cls(**{**fields, "status": "duplicate"})
 
 
 def content_sha256(lake: Lake, path: str) -> str:
@@ -74,10 +82,6 @@ def content_sha256(lake: Lake, path: str) -> str:
         while block := stream.read(_READ_BLOCK):
             digest.update(block)
     return digest.hexdigest()
-
-
-def ledger_path(lake: Lake, sha256: str) -> str:
-    return lake.path(Zone.STATE, "ingest", "batch", f"{sha256}.json")
 
 
 def quarantined_rows(lake: Lake) -> ds.Dataset:
@@ -96,18 +100,21 @@ def ingest_batch_file(lake: Lake, path: str, mapping: Mapping,
     sha256 = content_sha256(lake, path)
     ledger = ledger_path(lake, sha256)
     recorded, _ = lake.read_json(ledger)  # None: not landed yet (or its entry is damaged)
-    # A rejected file may be retried with a new mapping.
-    if recorded is not None and recorded["status"] != "rejected":
-        fields = {name: recorded[name] for name in BatchFileResult.__dataclass_fields__}
-        return BatchFileResult(**{**fields, "status": "duplicate"})
+    # Only a landed file is done: a queued or failed one (a Synapse run's) is not landed yet,
+    # and a rejected one may be retried with a new mapping.
+    if recorded is not None and recorded.get("status") == "landed":
+        return BatchFileResult.duplicate_of(recorded)
     landed_at = now or datetime.now(UTC)
     try:
         result = _land(lake, path, mapping, sha256, landed_at)
     except UnreadableFileError as error:
         reason = "missing_columns" if isinstance(error, MissingColumnsError) else "unreadable_file"
         result = _reject(lake, path, mapping, sha256, reason, str(error))
-    lake.write_bytes(ledger, orjson.dumps(
-        {**result.to_json(), "landed_at": landed_at.isoformat()}, option=orjson.OPT_INDENT_2))
+    if recorded is not None:  # the run it was queued for landed it
+        result = replace(result, run_id=recorded.get("run_id"))
+    # Written whole, over whatever the entry says by now: the file's outcome wins over its
+    # run's bookkeeping (which is written compare-and-swap, so it never overwrites this).
+    lake.write_bytes(ledger, entry_bytes({**result.to_json(), "landed_at": landed_at.isoformat()}))
     return result
 
 

@@ -4,7 +4,7 @@ steps, write strategies) loops over the catalog, runs the SQL on DuckDB and writ
 tables; `checks.py` runs each spec's data tests."""
 
 from shared.warehouse.checks import DataTestResult, TableStatus, run_data_tests, table_status
-from shared.warehouse.engine import Engine
+from shared.warehouse.engine import DuckDBEngine, SqlEngine
 from shared.warehouse.refresh import (
     NoPlannedRefreshError,
     PlannedRefresh,
@@ -26,12 +26,13 @@ __all__ = [
     "CATALOG",
     "Catalog",
     "DataTestResult",
-    "Engine",
+    "DuckDBEngine",
     "NoPlannedRefreshError",
     "PlannedRefresh",
     "RefreshResult",
     "RefreshState",
     "RefreshStepError",
+    "SqlEngine",
     "Step",
     "TableRefresh",
     "TableSpec",

@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 from deltalake.exceptions import TableNotFoundError
 
 from shared.lake import Lake
-from shared.warehouse.engine import Engine
+from shared.warehouse.engine import DuckDBEngine
 from shared.warehouse.specs import CATALOG, Catalog, TableSpec
 
 
@@ -67,7 +67,7 @@ def run_data_tests(lake: Lake, catalog: Catalog = CATALOG) -> list[DataTestResul
     """Every declared test of every table; a table not built yet fails `built`, one whose
     files cannot be read fails `readable` (and the others are still tested)."""
     results = []
-    with Engine() as engine:
+    with DuckDBEngine() as engine:
         for spec in catalog:
             try:
                 engine.bind(spec.name, lake.table(spec.zone, spec.table).to_pyarrow_dataset())
@@ -79,7 +79,7 @@ def run_data_tests(lake: Lake, catalog: Catalog = CATALOG) -> list[DataTestResul
     return results
 
 
-def _table_tests(engine: Engine, spec: TableSpec) -> list[DataTestResult]:
+def _table_tests(engine: DuckDBEngine, spec: TableSpec) -> list[DataTestResult]:
     unique = ", ".join(spec.unique)
     checks = {f"unique({unique})": f"SELECT COUNT(*) - COUNT(DISTINCT ({unique})) FROM {spec.name}"}
     for column in spec.tests.not_null:

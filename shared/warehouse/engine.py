@@ -1,25 +1,72 @@
-"""DuckDB, in-process: runs a model's SQL over Arrow datasets and streams the result out."""
+"""The engines that run the transforms' SQL: what a refresh asks of one, and DuckDB's.
+
+DuckDB runs in-process (embedded mode, `func start`, one Function); Spark runs the same
+SQL, translated, on a Synapse pool (`shared.warehouse.spark`). A refresh session binds
+inputs by name, defines views over them, reads small results and writes tables through
+an engine, never naming which one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
 from types import TracebackType
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
+from deltalake import DeltaTable
 
+from shared.lake import Lake, Zone
 from shared.warehouse.sources import ParquetFiles, Rows
 
 BATCH_ROWS = 256 * 1024
 
 
-def date_list(dates: Iterable[date]) -> str:
-    """`DATE 'y-m-d', …` for an IN list (sorted, so the SQL text is deterministic)."""
-    return ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(dates))
+def on_dates(expression: str, dates: Iterable[date]) -> str:
+    """`expression IN (DATE 'y-m-d', …)` (sorted, so the SQL text is deterministic); FALSE
+    for no dates, as Spark refuses an empty IN list."""
+    listed = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(dates))
+    return f"{expression} IN ({listed})" if listed else "FALSE"
 
 
-class Engine:
+def key_table(keys: Iterable[str]) -> pa.Table:
+    """Business keys as a one-column table (`key`) to bind and semi-join on."""
+    return pa.table({"key": pa.array(sorted(keys), pa.string())})
+
+
+class SqlEngine(Protocol):
+    """What a refresh session asks of an engine. SQL is DuckDB's dialect, whichever runs it;
+    a name is bound or defined before the statements that read it."""
+
+    def wants_files(self, lake: Lake) -> bool:
+        """Whether inputs should be handed over as lists of Parquet files (`ParquetFiles`)
+        rather than Arrow datasets."""
+
+    def bind(self, name: str, data: Rows | pa.Table) -> None: ...
+
+    def bind_where(self, name: str, data: Rows | pa.Table, column: str,
+                   values: set[str]) -> None:
+        """Bind only the rows whose `column` is one of `values`."""
+
+    def define(self, name: str, sql: str, *, materialize: bool = False) -> None:
+        """Name a query; `materialize` computes it once for the queries that follow."""
+
+    def table(self, sql: str) -> pa.Table:
+        """A (small) result, brought into this process."""
+
+    def write(self, lake: Lake, sql: str, zone: Zone, table: str, *, schema: pa.Schema,
+              partition_by: str | None, dates: list[date] | None,
+              delta: DeltaTable | None) -> None:
+        """Write the query's rows over the table: over the date partitions `dates` of
+        `partition_by` (all other partitions kept), or the whole table when `dates` is
+        None. `schema` is the table's (the embedded engine's types); `delta` the table
+        when it exists and is open."""
+
+    def close(self) -> None: ...
+
+
+class DuckDBEngine:
     """One DuckDB connection for a refresh; inputs are bound by name before each query."""
 
     def __init__(self, threads: int | None = None) -> None:
@@ -32,6 +79,9 @@ class Engine:
             self._con.execute(f"SET threads = {int(threads)}")
         self._bound: dict[str, str] = {}  # name -> how it is bound
         self._sources: dict[str, Rows | pa.Table] = {}  # name -> what it was bound to
+
+    def wants_files(self, lake: Lake) -> bool:
+        return lake.local  # DuckDB's own Parquet reader, several times faster on local files
 
     def bind(self, name: str, data: Rows | pa.Table) -> None:
         if self._sources.get(name) is data:
@@ -61,7 +111,7 @@ class Engine:
         """Bind only the rows whose `column` is one of `values` (a semi-join, pushed into
         the scan, so a long list of keys costs no more than a short one)."""
         self.bind(f"{name}__all", data)
-        self.bind(f"{name}__keys", pa.table({"key": pa.array(sorted(values), pa.string())}))
+        self.bind(f"{name}__keys", key_table(values))
         self.define(name, f"SELECT * FROM {name}__all"
                           f" WHERE {column} IN (SELECT key FROM {name}__keys)")
 
@@ -87,14 +137,22 @@ class Engine:
     def table(self, sql: str) -> pa.Table:
         return self._con.sql(sql).to_arrow_table()
 
-    def query(self, sql: str, params: list[object]) -> pa.Table:
-        """A small parameterised query (values bound, never spliced into the SQL)."""
-        return self._con.sql(sql, params=params).to_arrow_table()
+    def write(self, lake: Lake, sql: str, zone: Zone, table: str, *, schema: pa.Schema,
+              partition_by: str | None, dates: list[date] | None,
+              delta: DeltaTable | None) -> None:
+        predicate = None if dates is None else (
+            f"{partition_by} IN ({', '.join(repr(d.isoformat()) for d in dates)})")
+        # Closed even if the write fails before reading it all: until then the connection
+        # runs no other query (a retry's).
+        with self.stream(sql) as rows:
+            lake.write_table(rows, zone, table, mode="overwrite",
+                             partition_by=[partition_by] if partition_by else None,
+                             predicate=predicate, table=delta)
 
     def close(self) -> None:
         self._con.close()
 
-    def __enter__(self) -> Engine:
+    def __enter__(self) -> DuckDBEngine:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from shared.lake import Lake
-from shared.warehouse.engine import Engine
+from shared.warehouse.engine import DuckDBEngine
 from shared.warehouse.specs import CATALOG
 
 
@@ -24,7 +24,7 @@ class Headline:
 
 
 def headline(lake: Lake, top: int = 5) -> Headline:
-    with Engine() as engine:
+    with DuckDBEngine() as engine:
         for table in ("kpi_revenue_by_category_day", "kpi_top_products",
                       "kpi_customer_lifetime_value", "kpi_conversion_funnel", "fact_sales"):
             spec = CATALOG[table]

@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 
 from shared.landed import landed_rows
 from shared.warehouse.session import RefreshSession, values
+from shared.warehouse.sources import table_input
 from shared.warehouse.specs import CALENDAR, LANDED, RAW_EVENTS, Step, TableSpec, Write
 from shared.warehouse.state import Plan, fingerprint
 
@@ -65,10 +66,10 @@ def _merge_keys_of(session: RefreshSession, view: str, columns: list[str]) -> li
 
 def _add_keys(session: RefreshSession, view: str, rows: ds.Dataset,
               keys: dict[str, set[str] | None]) -> None:
-    session.engine.bind("new_rows", rows)
+    session.planner.bind("new_rows", rows)
     for column in _merge_keys_of(session, view, rows.schema.names):
         if keys[column] is not None:
-            keys[column] |= values(session.engine.table(
+            keys[column] |= values(session.planner.table(
                 f"SELECT DISTINCT {column} FROM new_rows WHERE {column} IS NOT NULL"))
 
 
@@ -79,7 +80,7 @@ def _touched(session: RefreshSession, spec: TableSpec, new_files: list[str],
     if not new_files:
         return set()
     ((view, dated),) = spec.inputs.items()
-    engine = session.engine
+    engine = session.planner
     found = landed_rows(session.lake, LANDED[view], new_files)
     business = _merge_keys_of(session, view, found.schema.names)
     new_rows = found.to_table(columns=sorted({*spec.key, *business,
@@ -91,7 +92,7 @@ def _touched(session: RefreshSession, spec: TableSpec, new_files: list[str],
         # The rows these replace; the range of the key's first column lets Parquet
         # statistics skip files.
         first, last = (v.as_py() for v in pc.min_max(new_rows[spec.key[0]]).values())
-        engine.bind("current_rows", session.rows(spec))
+        engine.bind("current_rows", table_input(session.lake, session.delta(spec)))
         sql += (f" UNION ALL SELECT {', '.join([spec.date_column, *business])}"
                 f" FROM current_rows SEMI JOIN new_rows USING ({', '.join(spec.key)})"
                 f" WHERE {spec.key[0]} BETWEEN {_literal(first)} AND {_literal(last)}")

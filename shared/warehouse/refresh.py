@@ -44,8 +44,15 @@ from datetime import UTC, date, datetime
 from shared.lake import Lake, Zone
 from shared.landed import Dataset, landed_files
 from shared.warehouse import steps
+from shared.warehouse.engine import DuckDBEngine
 from shared.warehouse.planning import plan_changes
-from shared.warehouse.session import CHUNK_BYTES, Progress, RefreshSession, TableRefresh
+from shared.warehouse.session import (
+    CHUNK_BYTES,
+    EngineFactory,
+    Progress,
+    RefreshSession,
+    TableRefresh,
+)
 from shared.warehouse.sources import raw_event_files
 from shared.warehouse.specs import CATALOG, Catalog, Step
 from shared.warehouse.state import (
@@ -103,12 +110,14 @@ class PlannedRefresh:
 
 
 def refresh(lake: Lake, *, full: bool = False, chunk_bytes: int = CHUNK_BYTES,
-            progress: Progress | None = None, catalog: Catalog = CATALOG) -> RefreshResult:
-    """Bring processed/ and curated/ up to date with raw/ (everything when `full`)."""
+            progress: Progress | None = None, catalog: Catalog = CATALOG,
+            engine: EngineFactory = DuckDBEngine) -> RefreshResult:
+    """Bring processed/ and curated/ up to date with raw/ (everything when `full`); the
+    steps run on `engine` (DuckDB in this process by default)."""
     started = time.perf_counter()
     catalog.check()  # a spec that does not match its SQL stops the run here, not midway
     with lake.writer(), RefreshSession(lake, catalog, _listing(lake), chunk_bytes,
-                                       progress) as session:
+                                       progress, engine) as session:
         plan, resumed = _plan(session, full)
         steps.partition_step(session, plan)
         for step in (Step.DIMENSIONS, Step.FACTS, Step.KPIS):
@@ -131,8 +140,8 @@ def plan_refresh(lake: Lake, *, full: bool = False, catalog: Catalog = CATALOG
                           plan.run_id)
 
 
-def refresh_partition(lake: Lake, day: date, *, catalog: Catalog = CATALOG
-                      ) -> list[TableRefresh]:
+def refresh_partition(lake: Lake, day: date, *, catalog: Catalog = CATALOG,
+                      engine: EngineFactory = DuckDBEngine) -> list[TableRefresh]:
     """Rebuild the partition step's tables for one planned date.
 
     Writes that date's partitions only, so the dates of a plan may run concurrently.
@@ -143,14 +152,15 @@ def refresh_partition(lake: Lake, day: date, *, catalog: Catalog = CATALOG
         if day not in plan.partitions:
             raise RefreshStepError(
                 f"refresh_partition: {day} is not a date of the planned refresh")
-        with RefreshSession(lake, catalog, plan.snapshot) as session:
+        with RefreshSession(lake, catalog, plan.snapshot, engine=engine) as session:
             session.plan_in_hand = plan
             steps.partition_day(session, plan, day)
         state.mark_partition_done(plan.run_id, day)
     return session.ordered_tables()
 
 
-def refresh_dimensions(lake: Lake, *, catalog: Catalog = CATALOG) -> list[TableRefresh]:
+def refresh_dimensions(lake: Lake, *, catalog: Catalog = CATALOG,
+                       engine: EngineFactory = DuckDBEngine) -> list[TableRefresh]:
     """The dimensions step (once every planned partition is rebuilt); changed dimensions
     add the dates of the rows built on them to the plan."""
     def ready(_: str, state: RefreshState, plan: Plan) -> None:
@@ -165,18 +175,19 @@ def refresh_dimensions(lake: Lake, *, catalog: Catalog = CATALOG) -> list[TableR
         plan.done.discard(Step.FACTS.value)  # facts follow the dimensions as now refreshed
         steps.run_step(session, plan, Step.DIMENSIONS)
 
-    return _step(lake, catalog, "refresh_dimensions", ready, run)
+    return _step(lake, catalog, engine, "refresh_dimensions", ready, run)
 
 
-def refresh_facts(lake: Lake, *, catalog: Catalog = CATALOG) -> list[TableRefresh]:
+def refresh_facts(lake: Lake, *, catalog: Catalog = CATALOG,
+                  engine: EngineFactory = DuckDBEngine) -> list[TableRefresh]:
     """The facts step: facts and daily KPIs for the planned dates (after
     `refresh_dimensions`)."""
-    return _step(lake, catalog, "refresh_facts", _after(Step.DIMENSIONS),
+    return _step(lake, catalog, engine, "refresh_facts", _after(Step.DIMENSIONS),
                  lambda session, plan: steps.run_step(session, plan, Step.FACTS))
 
 
-def refresh_kpis(lake: Lake, run_id: str | None = None, *, catalog: Catalog = CATALOG
-                 ) -> list[TableRefresh]:
+def refresh_kpis(lake: Lake, run_id: str | None = None, *, catalog: Catalog = CATALOG,
+                 engine: EngineFactory = DuckDBEngine) -> list[TableRefresh]:
     """The KPI step, then the watermark (the planning listing), then the plan is removed
     (after `refresh_facts`). With the plan's `run_id`, a retry of a call that already
     finished (its answer lost on the way) finds its run done and does nothing."""
@@ -189,14 +200,15 @@ def refresh_kpis(lake: Lake, run_id: str | None = None, *, catalog: Catalog = CA
         if run_id is not None and not state.has_pending_plan() \
                 and state.watermark().run_id == run_id:
             return []
-        return _step(lake, catalog, "refresh_kpis", _after(Step.FACTS), run, save=False)
+        return _step(lake, catalog, engine, "refresh_kpis", _after(Step.FACTS), run,
+                     save=False)
 
 
 Ready = Callable[[str, RefreshState, Plan], None]
 """Raises `RefreshStepError` if the named step may not run yet."""
 
 
-def _step(lake: Lake, catalog: Catalog, name: str, ready: Ready,
+def _step(lake: Lake, catalog: Catalog, engine: EngineFactory, name: str, ready: Ready,
           run: Callable[[RefreshSession, Plan], None], *, save: bool = True
           ) -> list[TableRefresh]:
     """Run a step of the pending plan in this process, then save the plan."""
@@ -204,7 +216,7 @@ def _step(lake: Lake, catalog: Catalog, name: str, ready: Ready,
         state = RefreshState(lake)
         plan = _pending_plan(state, name)
         ready(name, state, plan)
-        with RefreshSession(lake, catalog, plan.snapshot) as session:
+        with RefreshSession(lake, catalog, plan.snapshot, engine=engine) as session:
             session.plan_in_hand = plan
             run(session, plan)
         if save:

@@ -1,8 +1,11 @@
-"""One process's part of a refresh: the files of a snapshot, one DuckDB connection, the
-tables it opened, and the inputs of each table's SQL bound by name."""
+"""One process's part of a refresh: the files of a snapshot, the engine that runs the
+steps (DuckDB, or Spark on Synapse), the tables it opened, and the inputs of each table's
+SQL bound by name. Planning reads only what landed since the last refresh, so it always
+runs on an in-process DuckDB (`planner`), whichever engine runs the steps."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
@@ -16,7 +19,7 @@ from deltalake.exceptions import TableNotFoundError
 from shared.lake import Lake, StaleWriteError, Zone
 from shared.lease import LeaseLostError
 from shared.types import Progress
-from shared.warehouse.engine import Engine, date_list
+from shared.warehouse.engine import DuckDBEngine, SqlEngine, key_table, on_dates
 from shared.warehouse.sources import (
     Rows,
     landed_input,
@@ -30,7 +33,7 @@ from shared.warehouse.state import Plan, RefreshState, Snapshot, Watermark
 CHUNK_BYTES = 64 * 1024 * 1024
 """Raw event Parquet read per query: bounds memory whatever the history's length."""
 
-
+EngineFactory = Callable[[], SqlEngine]
 
 @dataclass(frozen=True)
 class TableRefresh:
@@ -44,8 +47,10 @@ class RefreshSession:
     """Opened per process (and per refresh step): it reads only the snapshot's files."""
 
     def __init__(self, lake: Lake, catalog: Catalog, snapshot: Snapshot,
-                 chunk_bytes: int = CHUNK_BYTES, progress: Progress | None = None) -> None:
+                 chunk_bytes: int = CHUNK_BYTES, progress: Progress | None = None,
+                 engine: EngineFactory = DuckDBEngine) -> None:
         self.lake = lake
+        self._engine_factory = engine
         self.catalog = catalog
         self.snapshot = snapshot
         self.chunk_bytes = chunk_bytes
@@ -69,12 +74,17 @@ class RefreshSession:
         self._landed_dates: dict[tuple[str, str], set[date]] = {}
 
     def __enter__(self) -> RefreshSession:
-        self.engine = Engine()
+        self.planner = DuckDBEngine()
+        self.engine: SqlEngine = (self.planner if self._engine_factory is DuckDBEngine
+                                  else self._engine_factory())
+        self.as_files = self.engine.wants_files(self.lake)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
-        self.engine.close()
+        self.planner.close()
+        if self.engine is not self.planner:
+            self.engine.close()
         if isinstance(error, LeaseLostError | StaleWriteError) and self.plan_in_hand:
             self.state.keep_lost_plan(self.plan_in_hand)
 
@@ -113,9 +123,9 @@ class RefreshSession:
         if delta is None:
             raise RuntimeError(f"{spec.table} does not exist yet")
         if dates is not None:
-            return table_input(self.lake, delta, date_column, dates)
+            return table_input(self.lake, delta, date_column, dates, as_files=self.as_files)
         if spec.name not in self._datasets:
-            self._datasets[spec.name] = table_input(self.lake, delta)
+            self._datasets[spec.name] = table_input(self.lake, delta, as_files=self.as_files)
         return self._datasets[spec.name]
 
     def after_write(self, spec: TableSpec) -> None:
@@ -186,21 +196,22 @@ class RefreshSession:
     def dates_of(self, spec: TableSpec, date_column: str, keys: dict[str, set[str]]
                  ) -> set[date]:
         """Dates of the table's rows whose key columns take any of the given values."""
-        wanted = {column: sorted(values) for column, values in keys.items() if values}
+        wanted = {column: values for column, values in keys.items() if values}
         if not wanted or not self.exists(spec):
             return set()
         self.engine.bind("keyed", self.rows(spec))
-        conditions = [f"{column} IN (SELECT UNNEST(${number}))"
-                      for number, column in enumerate(wanted, start=1)]
-        sql = f"SELECT DISTINCT {date_column} FROM keyed WHERE {' OR '.join(conditions)}"
-        return set(self.engine.query(sql, list(wanted.values())).column(0).to_pylist())
+        for column, values_of_column in wanted.items():
+            self.engine.bind(f"keyed_{column}", key_table(values_of_column))
+        conditions = [f"{column} IN (SELECT key FROM keyed_{column})" for column in wanted]
+        return values(self.engine.table(
+            f"SELECT DISTINCT {date_column} FROM keyed WHERE {' OR '.join(conditions)}"))
 
     # -- inputs -----------------------------------------------------------------------
 
     def landed_input(self, view: str, names: list[str] | None = None) -> Rows:
         """The snapshot's (or the named) files of a landed input, as the engine binds them."""
         return landed_input(self.lake, LANDED[view], self.landed[view] if names is None
-                            else names)
+                            else names, as_files=self.as_files)
 
     def bind_inputs(self, spec: TableSpec, dates: list[date] | None,
                     calendar: list[str] | None = None) -> None:
@@ -210,7 +221,8 @@ class RefreshSession:
             if name == RAW_EVENTS:
                 chosen = dates if dated else sorted(self.raw_files)
                 files = [f for d in chosen for f in self.raw_files.get(d, [])]
-                self.engine.bind(name, raw_events_input(self.lake, files))
+                self.engine.bind(name, raw_events_input(self.lake, files,
+                                                        as_files=self.as_files))
             elif name in LANDED:
                 self._bind_landed(name, dated.dates if dated else None,
                                   dated.groups if dated else None, dates)
@@ -228,10 +240,10 @@ class RefreshSession:
             self.engine.bind(view, rows)
             return
         self.engine.bind(f"{view}__all", rows)
-        on_dates = f"{expression} IN ({date_list(dates)})"
+        dated = on_dates(expression, dates)
         self.engine.define(view, f"SELECT * FROM {view}__all WHERE " + (
-            f"{groups} IN (SELECT {groups} FROM {view}__all WHERE {on_dates})" if groups
-            else on_dates))
+            f"{groups} IN (SELECT {groups} FROM {view}__all WHERE {dated})" if groups
+            else dated))
 
 
 def _days(calendar: list[str]) -> pa.Table:
@@ -244,4 +256,5 @@ def _days(calendar: list[str]) -> pa.Table:
 def values(table: pa.Table) -> set:
     """The first column's values, as a set."""
     return set(table.column(0).to_pylist())
+
 

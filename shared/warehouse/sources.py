@@ -1,9 +1,10 @@
 """What the transforms read: raw and landed files (raw zone) and Delta tables (later zones).
 
 An input is an Arrow dataset (any lake: DuckDB scans it lazily with filters pushed down)
-or, on a local lake, the list of its Parquet files for DuckDB's own reader, which is
-several times faster. A Delta table's files are the live ones its log lists, never a
-folder listing (that would see replaced files).
+or the list of its Parquet files (`ParquetFiles`: what Spark reads, and DuckDB's own
+reader on a local lake, several times faster); the engine says which it wants. A Delta
+table's files are the live ones its log lists, never a folder listing (that would see
+replaced files).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ EVENT_DATE = pa.field("event_date", pa.date32())
 
 @dataclass(frozen=True)
 class ParquetFiles:
-    """Local Parquet files; partition columns come from hive-style folder names."""
+    """Parquet files (local paths or URIs); partition columns come from hive-style folder
+    names."""
 
     paths: list[str]
     schema: pa.Schema
@@ -55,11 +57,12 @@ def raw_event_files(lake: Lake) -> dict[date, list[pafs.FileInfo]]:
     return dict(by_date)
 
 
-def landed_input(lake: Lake, dataset: Dataset, names: list[str]) -> Rows:
-    if not lake.local:
+def landed_input(lake: Lake, dataset: Dataset, names: list[str], *, as_files: bool) -> Rows:
+    if not as_files:
         return landed_rows(lake, dataset, names)
     folder = landed_folder(lake, dataset)
-    return ParquetFiles([f"{folder}/{name}" for name in names], landed_schema(dataset), {})
+    return ParquetFiles([lake.uri(f"{folder}/{name}") for name in names],
+                        landed_schema(dataset), {})
 
 
 def raw_event_dataset(lake: Lake, files: list[pafs.FileInfo]) -> ds.Dataset:
@@ -75,17 +78,18 @@ def raw_event_dataset(lake: Lake, files: list[pafs.FileInfo]) -> ds.Dataset:
     )
 
 
-def raw_events_input(lake: Lake, files: list[pafs.FileInfo]) -> Rows:
-    if not lake.local:
+def raw_events_input(lake: Lake, files: list[pafs.FileInfo], *, as_files: bool) -> Rows:
+    if not as_files:
         return raw_event_dataset(lake, files)
-    return ParquetFiles([info.path for info in files], RAW_SCHEMA.append(EVENT_DATE),
+    return ParquetFiles([lake.uri(info.path) for info in files], RAW_SCHEMA.append(EVENT_DATE),
                         {EVENT_DATE.name: "DATE"})
 
 
 def table_input(lake: Lake, delta: DeltaTable, date_column: str | None = None,
-                dates: list[date] | None = None) -> Rows:
-    """A Delta table's live rows (optionally only some date partitions)."""
-    if not lake.local:
+                dates: list[date] | None = None, *, as_files: bool | None = None) -> Rows:
+    """A Delta table's live rows (optionally only some date partitions): as its files when
+    `as_files` (by default on a local lake), else as a dataset."""
+    if not (lake.local if as_files is None else as_files):
         return table_rows(delta, date_column, dates)
     schema = pa.schema(delta.schema().to_arrow())
     pruning = None if dates is None else [(date_column, "in", [d.isoformat() for d in dates])]

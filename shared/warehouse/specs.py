@@ -28,6 +28,7 @@ from shared.events.contract import RAW_SCHEMA
 from shared.lake import Zone
 from shared.landed import Dataset, landed_schema
 from shared.settings import ConfigurationError
+from shared.warehouse.dialect import portability_problems
 from shared.warehouse.sources import EVENT_DATE
 
 TABLES_FOLDER = Path(__file__).with_name("tables")
@@ -36,6 +37,10 @@ RAW_EVENTS = "raw_events"
 CALENDAR = "calendar"
 LANDED = {f"landed_{dataset.value}": dataset for dataset in Dataset}
 SOURCES = (RAW_EVENTS, CALENDAR, *LANDED)
+SOURCE_KEYS = {RAW_EVENTS: ("source", "source_partition", "sequence_number"),
+               CALENDAR: ("date_day",), **dict.fromkeys(LANDED, ("source_file", "source_row"))}
+"""What identifies a row of each input: an event's place in its source (a replayed batch
+rewrites its own file), a landed row's file and row number, a day."""
 
 
 class Step(StrEnum):
@@ -213,6 +218,24 @@ class Catalog:
     def check(self) -> None:
         """Refuse (ConfigurationError) a spec that does not match its SQL; see `columns`."""
         self.columns  # noqa: B018 - computed once per catalog, raising what it finds
+
+    def portability(self) -> dict[str, list[str]]:
+        """What in each table's SQL may answer differently on Spark than on DuckDB, as lines
+        naming the SQL file (`dialect.portability_problems`); tables without any are left out.
+
+        Not part of `check()`, so a refresh runs whatever this finds: DuckDB computes these
+        tables correctly either way, and the rules are cautious (a function not yet compared
+        on both engines is reported, though it may well agree). The test suite and
+        `shoplake tables --check` fail on it instead, before a deployment takes the SQL to
+        Spark."""
+        inputs = {**source_schemas(), **self.schemas}
+        keys = {**SOURCE_KEYS, **{spec.name: spec.unique for spec in self.specs}}
+        found = {}
+        for spec in self.specs:
+            problems = portability_problems(spec.sql, inputs, keys)
+            if problems:
+                found[spec.name] = [f"{spec.source or spec.name}: {p}" for p in problems]
+        return found
 
     @cached_property
     def columns(self) -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake.exceptions import CommitFailedError
 
-from shared.warehouse.engine import date_list
+from shared.warehouse.engine import key_table, on_dates
 from shared.warehouse.session import RefreshSession, values
 from shared.warehouse.specs import TableSpec
 
@@ -64,17 +64,13 @@ def _write_dates(session: RefreshSession, spec: TableSpec, dates: list[date], *,
     """Write the table's rows of `dates` over those partitions (or the whole table)."""
     column = spec.date_column
     session.bind_inputs(spec, dates)
-    # Closed even if the write fails before reading it all: until then the connection
-    # runs no other query (a retry's).
-    with session.engine.stream(
-            f"SELECT * FROM ({spec.sql}\n) AS result WHERE {column} IN ({date_list(dates)})"
-            if dates else f"SELECT * FROM ({spec.sql}\n) AS result LIMIT 0") as rows:
-        session.lake.write_table(
-            rows, spec.zone, spec.table, mode="overwrite", partition_by=[column],
-            predicate=None if replace_table else
-            f"{column} IN ({', '.join(repr(d.isoformat()) for d in dates)})",
-            table=session.delta(spec),
-        )
+    session.engine.write(
+        session.lake,
+        f"SELECT * FROM ({spec.sql}\n) AS result WHERE {on_dates(column, dates)}"
+        if dates else f"SELECT * FROM ({spec.sql}\n) AS result LIMIT 0",
+        spec.zone, spec.table, schema=session.catalog.schemas[spec.name],
+        partition_by=column, dates=None if replace_table else dates,
+        delta=session.delta(spec))
     session.after_write(spec)
 
 
@@ -86,10 +82,9 @@ def replace(session: RefreshSession, spec: TableSpec, calendar: list[str] | None
     session.progress(f"{spec.table}: whole table")
     started = time.perf_counter()
     session.bind_inputs(spec, None, calendar)
-    session.lake.write_table(session.engine.stream(spec.sql), spec.zone, spec.table,
-                             mode="overwrite",
-                             partition_by=[spec.partition_by] if spec.partition_by else None,
-                             table=session.delta(spec))
+    session.engine.write(session.lake, spec.sql, spec.zone, spec.table,
+                         schema=session.catalog.schemas[spec.name],
+                         partition_by=spec.partition_by, dates=None, delta=session.delta(spec))
     session.after_write(spec)
     session.record(spec, "replaced", 0, time.perf_counter() - started)
 
@@ -119,7 +114,7 @@ def narrow_shared_inputs(session: RefreshSession, specs: list[TableSpec],
     if not shared or any(keys[spec.name] is None for spec in specs):
         return set()
     for spec in specs:  # specs merged on one column share the plan's keys of it
-        session.engine.bind(f"{spec.merge.by}_keys", _keys(keys[spec.name]))
+        session.engine.bind(f"{spec.merge.by}_keys", key_table(keys[spec.name]))
     for name in shared:
         columns = sorted({spec.merge.by for spec in specs if name in spec.reads})
         session.engine.bind(f"{name}__all", session.rows(session.catalog[name]))
@@ -150,11 +145,13 @@ def keyed_change(session: RefreshSession, spec: TableSpec, keys: set[str] | None
                               f" {business_key} IN (SELECT key FROM {business_key}_keys)")
             else:
                 engine.bind_where(table.name, session.rows(table), business_key, keys)
-    rows = engine.table(spec.sql)
+    # Computed once, where the engine runs; only the result comes into this process.
+    engine.define("new_rows", spec.sql, materialize=True)
+    # In the table's types (another engine's may be wider, or say NOT NULL).
+    rows = engine.table("SELECT * FROM new_rows").cast(session.catalog.schemas[spec.name])
     if not session.exists(spec):
         everything = values(rows.select([business_key]))
         return KeyedChange(spec, rows, None, everything, everything)
-    engine.bind("new_rows", rows)
     old_rows = session.rows(spec)
     if keys is None:
         engine.bind("old_rows", old_rows)
@@ -191,6 +188,3 @@ def write_keyed(session: RefreshSession, change: KeyedChange) -> None:
         session.after_write(spec)
         session.record(spec, "merged")
 
-
-def _keys(values: set[str]) -> pa.Table:
-    return pa.table({"key": pa.array(sorted(values), pa.string())})

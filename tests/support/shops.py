@@ -74,3 +74,28 @@ def assert_same_tables(left: dict[str, pa.Table], right: dict[str, pa.Table]) ->
         assert left[name].schema == right[name].schema, name
         assert left[name].num_rows == right[name].num_rows, name
         assert left[name].equals(right[name]), f"{name} differs"
+
+
+def assert_same_rows(left: pa.Table, right: pa.Table, name: str,
+                     float_tolerance: float = 1e-9) -> None:
+    """Equal as sets of rows and in schema: every column exact (decimals too) but floats,
+    which may differ in the last digits (engines sum in different orders)."""
+    assert left.schema == right.schema, f"{name}: {left.schema} != {right.schema}"
+    assert left.num_rows == right.num_rows, f"{name}: {left.num_rows} != {right.num_rows} rows"
+    floats = [field.name for field in left.schema if pa.types.is_floating(field.type)]
+    exact = [column for column in left.column_names if column not in floats]
+    order = [(column, "ascending") for column in exact + floats]
+    left, right = left.sort_by(order), right.sort_by(order)
+    for column in exact:
+        if not left[column].equals(right[column]):
+            first = next(i for i, (a, b) in enumerate(zip(left[column].to_pylist(),
+                                                          right[column].to_pylist(),
+                                                          strict=True)) if a != b)
+            raise AssertionError(f"{name}.{column} differs, first in row "
+                                 f"{left.slice(first, 1).to_pylist()} != "
+                                 f"{right.slice(first, 1).to_pylist()}")
+    for column in floats:
+        for a, b in zip(left[column].to_pylist(), right[column].to_pylist(), strict=True):
+            assert (a is None) == (b is None) and (
+                a is None or abs(a - b) <= float_tolerance * max(abs(a), abs(b))
+            ), f"{name}.{column}: {a} != {b}"

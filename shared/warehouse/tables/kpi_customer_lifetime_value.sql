@@ -29,6 +29,9 @@ SELECT
     h.gross_revenue,
     h.returned_revenue,
     h.lifetime_value,
-    CAST(h.gross_revenue / NULLIF(h.orders, 0) AS DECIMAL(18, 2)) AS average_order_value
+    -- In whole cents, half up, with integers only: DuckDB divides decimals as doubles and
+    -- Spark exactly, so a decimal division rounds differently on the two engines.
+    CAST(CAST((CAST(h.gross_revenue * 100 AS BIGINT) * 2 + h.orders) // (2 * NULLIF(h.orders, 0))
+        AS DECIMAL(18, 0)) * 0.01 AS DECIMAL(18, 2)) AS average_order_value
 FROM history AS h
 LEFT JOIN dim_customer AS c ON c.customer_id = h.customer_id AND c.is_current

@@ -16,7 +16,7 @@ ranked AS (
     SELECT
         s.*,
         p.name,
-        ROW_NUMBER() OVER (ORDER BY s.net_revenue DESC, s.product_id) AS overall_rank,
+        ROW_NUMBER() OVER (ORDER BY s.net_revenue DESC, s.product_id, s.category) AS overall_rank,
         ROW_NUMBER() OVER (
             PARTITION BY s.category ORDER BY s.net_revenue DESC, s.product_id
         ) AS category_rank
