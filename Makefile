@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(PY) bench/ingest.py
 	$(PY) bench/refresh.py
 	$(PY) bench/recommend.py
+	$(PY) bench/spark.py
 
 serve: $(STAMP)
 	$(VENV)/bin/shoplake serve

@@ -550,7 +550,8 @@ class Lake:
         (values of `partition_by`), or its whole content when None, in one Delta commit.
 
         The files move into the table's folder first (a rename on local disks and ADLS
-        Gen2); if the commit fails they are unreferenced files, which Delta ignores.
+        Gen2, a copy on flat blob storage); if the commit fails they are unreferenced files,
+        which Delta ignores.
         """
         lease.check_held(self)
         uri, options = self.table_uri(zone, *parts), self.storage_options
@@ -566,14 +567,17 @@ class Lake:
                 actions, mode="overwrite", schema=schema, partition_by=partition_columns,
                 partition_filters=None if partitions is None
                 else [(partition_by, "in", partitions)])
-        self.fs.delete_dir(staged)
 
     def _adopt(self, info: pafs.FileInfo, staged: str, zone: Zone,
                parts: tuple[str, ...]) -> AddAction:
         relative = info.path[len(staged) + 1:]
         target = self.path(zone, *parts, relative)
         self.fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-        self.fs.move(info.path, target)
+        try:
+            self.fs.move(info.path, target)
+        except NotImplementedError:  # blob storage without a hierarchical namespace
+            self.fs.copy_file(info.path, target)
+            self.fs.delete_file(info.path)
         with self.fs.open_input_file(target) as file:
             rows = pq.read_metadata(file).num_rows
         values = dict(unquote(part).split("=", 1) for part in relative.split("/")[:-1])

@@ -23,6 +23,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 from deltalake import DeltaTable
 
 from shared.lake import Lake, Zone
@@ -50,6 +51,7 @@ def local_spark(cores: int = 2, memory: str = "2g") -> SparkSession:
     builder = (SparkSession.builder.master(f"local[{cores}]").appName("shoplake")
                .config("spark.driver.memory", memory)
                .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", str(max(4, cores * 2))))
     for key, value in SESSION_CONF.items():
         builder = builder.config(key, value)
@@ -106,12 +108,17 @@ class SparkEngine:
               delta: DeltaTable | None) -> None:
         frame = self._query(sql, schema)
         staging = lake.path(Zone.STATE, "spark", uuid.uuid4().hex)
+        # One task (so one file) per date partition; one file for a table without dates.
         writer = (frame.repartition(partition_by).write.partitionBy(partition_by)
                   if partition_by else frame.repartition(1).write)
-        writer.mode("errorifexists").parquet(lake.uri(staging))
-        lake.adopt_files(staging, zone, table, schema=schema, partition_by=partition_by,
-                         partitions=None if dates is None else [d.isoformat() for d in dates],
-                         table=delta)
+        try:
+            writer.mode("errorifexists").parquet(lake.uri(staging))
+            lake.adopt_files(staging, zone, table, schema=schema, partition_by=partition_by,
+                             partitions=None if dates is None
+                             else [d.isoformat() for d in dates], table=delta)
+        finally:  # what a failed write or commit left behind
+            if lake.fs.get_file_info(staging).type != pafs.FileType.NotFound:
+                lake.fs.delete_dir(staging)
 
     def close(self) -> None:
         for name in self._views:

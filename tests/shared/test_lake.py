@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyarrow.fs import FileSelector
 
@@ -218,3 +221,53 @@ def test_a_new_writer_cleans_up_orphans(local_lake: Lake) -> None:
 
     with local_lake.writer():
         assert not orphan.exists()
+
+
+# -- files another engine wrote, adopted into a Delta table -------------------------------
+
+ROWS_SCHEMA = pa.schema([("order_id", pa.string()), ("order_date", pa.date32()),
+                         ("amount", pa.decimal128(18, 2))])
+
+
+def _stage(lake: Lake, rows: list[tuple[str, str, str]]) -> str:
+    """Hive-partitioned Parquet files under a staging folder, as Spark writes them."""
+    staged = lake.path(Zone.STATE, "spark", f"stage-{time.monotonic_ns()}")
+    rows_table = pa.table({"order_id": [r[0] for r in rows],
+                      "order_date": pa.array([date.fromisoformat(r[1]) for r in rows]),
+                      "amount": pa.array([Decimal(r[2]) for r in rows], pa.decimal128(18, 2))},
+                          schema=ROWS_SCHEMA)
+    pq.write_to_dataset(rows_table, staged, partition_cols=["order_date"], filesystem=lake.fs)
+    return staged
+
+
+def _rows(lake: Lake) -> list[tuple[str, str, str]]:
+    table = lake.table(Zone.CURATED, "orders").to_pyarrow_table().sort_by("order_id")
+    return [(row["order_id"], row["order_date"].isoformat(), str(row["amount"]))
+            for row in table.to_pylist()]
+
+
+def test_adopted_files_replace_only_their_partitions(any_lake: Lake) -> None:
+    first = _stage(any_lake, [("a", "2026-11-01", "1.50"), ("b", "2026-11-02", "2.00")])
+    any_lake.adopt_files(first, Zone.CURATED, "orders", schema=ROWS_SCHEMA,
+                         partition_by="order_date", partitions=None)
+    again = _stage(any_lake, [("c", "2026-11-02", "3.25")])
+    any_lake.adopt_files(again, Zone.CURATED, "orders", schema=ROWS_SCHEMA,
+                         partition_by="order_date", partitions=["2026-11-02", "2026-11-03"])
+
+    assert _rows(any_lake) == [("a", "2026-11-01", "1.50"), ("c", "2026-11-02", "3.25")]
+    table = any_lake.table(Zone.CURATED, "orders")
+    assert pa.schema(table.schema().to_arrow()) == ROWS_SCHEMA  # the engine's own types
+    assert table.metadata().partition_columns == ["order_date"]
+    assert sum(table.get_add_actions().column("num_records").to_pylist()) == 2
+    assert (table.protocol().min_reader_version, table.protocol().min_writer_version) == (1, 2)
+
+
+def test_adopting_without_partitions_replaces_the_whole_table(local_lake: Lake) -> None:
+    local_lake.adopt_files(_stage(local_lake, [("a", "2026-11-01", "1.50")]), Zone.CURATED,
+                           "orders", schema=ROWS_SCHEMA, partition_by="order_date",
+                           partitions=None)
+    local_lake.adopt_files(_stage(local_lake, [("b", "2026-11-05", "9.99")]), Zone.CURATED,
+                           "orders", schema=ROWS_SCHEMA, partition_by="order_date",
+                           partitions=None)
+    assert _rows(local_lake) == [("b", "2026-11-05", "9.99")]
+

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from shared import lease
@@ -234,8 +235,9 @@ def test_a_run_waiting_in_one_thread_does_not_block_another_finishing(local_lake
     lake.release_writer("second")
 
 
+@pytest.mark.parametrize("write", ["write_table", "adopt_files"])
 def test_a_writer_whose_renewals_stalled_checks_the_lake_before_writing(
-        local_lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+        local_lake: Lake, monkeypatch: pytest.MonkeyPatch, write: str) -> None:
     """A holder whose heartbeat did not run (its process was frozen, or starved) must not
     trust that it still holds the lake: before writing, it renews, and finds it taken."""
     monkeypatch.setattr(lease._Holding, "_beat", lambda self: None)  # no renewals
@@ -247,8 +249,16 @@ def test_a_writer_whose_renewals_stalled_checks_the_lake_before_writing(
         lake.write_bytes_if(lease_path(lake), taken.to_json(),
                             lake.read_versioned(lease_path(lake)).version)
 
+        rows = pa.table({"x": [1]})
         with pytest.raises(LeaseLostError, match="lost the writer lease"):
-            lake.write_table(pa.table({"x": [1]}), Zone.CURATED, "t")
+            if write == "write_table":
+                lake.write_table(rows, Zone.CURATED, "t")
+            else:  # files another engine (Spark) wrote, committed by this process
+                staged = lake.path(Zone.STATE, "spark", "staged")
+                lake.fs.create_dir(staged, recursive=True)
+                pq.write_table(rows, f"{staged}/part-0.parquet", filesystem=lake.fs)
+                lake.adopt_files(staged, Zone.CURATED, "t", schema=rows.schema,
+                                 partition_by=None, partitions=None)
 
     assert not lake.table_exists(Zone.CURATED, "t")
 

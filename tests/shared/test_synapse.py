@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
@@ -17,7 +16,7 @@ from azure.core.exceptions import ClientAuthenticationError
 from shared.settings import ConfigurationError
 from shared.synapse import RunStatus, SynapseError, SynapseRunner, open_synapse_runner
 from tests.support.azurite import free_port
-from tests.support.synapse import FakeSynapse, FixedCredential, fake_synapse
+from tests.support.synapse import FakeSynapse, FixedCredential, fake_synapse, runner_for
 
 API_VERSION = "2020-12-01"
 SYNAPSE_SCOPE = "https://dev.azuresynapse.net/.default"
@@ -27,13 +26,6 @@ SYNAPSE_SCOPE = "https://dev.azuresynapse.net/.default"
 def fake() -> Iterator[FakeSynapse]:
     with fake_synapse() as stand_in:
         yield stand_in
-
-
-def runner_for(fake: FakeSynapse, credential: FixedCredential | None = None,
-               **options: Any) -> SynapseRunner:
-    options = {"retry_backoff": 0, "max_wait": 0, **options}
-    return SynapseRunner(fake.url, "refresh", credential or FixedCredential(),
-                         insecure_loopback=True, **options)
 
 
 # -- start ------------------------------------------------------------------------------

@@ -15,9 +15,8 @@ from shared.batch.submit import SynapseUploadRunner
 from shared.lake import Lake, Zone
 from shared.settings import Settings
 from shoplake.spark_job import main
-from tests.shared.batch.test_submit import ORDER_DATES, ORDERS
-from tests.shared.test_synapse import runner_for
-from tests.support.synapse import FakeSynapse, fake_synapse
+from tests.support.files import ORDER_DATES, ORDERS
+from tests.support.synapse import FakeSynapse, fake_synapse, runner_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 

@@ -23,9 +23,8 @@ from shared.settings import Settings
 from shared.synapse import SynapseError
 from shoplake.cli import app
 from shoplake.services import Services, current_services
-from tests.shared.test_synapse import runner_for
 from tests.support.functions_host import app_function, blob_trigger_input
-from tests.support.synapse import FakeSynapse, fake_synapse
+from tests.support.synapse import FakeSynapse, fake_synapse, runner_for
 
 cli = CliRunner()
 ORDERS = (b"order_id,line_number,ordered_at,customer_id,product_id,quantity,unit_price,"

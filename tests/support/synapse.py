@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from azure.core.credentials import AccessToken
 
+from shared.synapse import SynapseRunner
+
 
 @dataclass(frozen=True)
 class Request:
@@ -110,3 +112,11 @@ class FixedCredential:
         if self._error:
             raise self._error
         return AccessToken("test-token", int(time.time()) + 3600)
+
+
+def runner_for(fake: FakeSynapse, credential: FixedCredential | None = None,
+               **options: Any) -> SynapseRunner:
+    """A runner of pipeline `refresh` on the stand-in, retrying without waiting."""
+    options = {"retry_backoff": 0, "max_wait": 0, **options}
+    return SynapseRunner(fake.url, "refresh", credential or FixedCredential(),
+                         insecure_loopback=True, **options)

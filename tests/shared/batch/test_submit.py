@@ -29,21 +29,10 @@ from shared.lake import Lake, Zone
 from shared.landed import Dataset
 from shared.synapse import SynapseError
 from shared.warehouse.specs import CATALOG
-from tests.shared.test_synapse import runner_for
-from tests.support.files import COMPRESS, zip_bytes
-from tests.support.synapse import FakeSynapse, fake_synapse
+from tests.support.files import COMPRESS, ORDER_DATES, ORDERS, zip_bytes
+from tests.support.synapse import FakeSynapse, fake_synapse, runner_for
 
 NOW = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)
-ORDERS = (
-    b"order_id,line_number,ordered_at,customer_id,product_id,quantity,unit_price,currency,"
-    b"status\n"
-    b"O1,1,2026-11-08T23:30:00Z,C1,P1,2,1.50,GBP,sale\n"
-    b"O1,2,2026-11-08T23:30:00Z,C1,P2,1,2.00,GBP,sale\n"
-    b"O2,1,2026-11-09T00:15:00+01:00,C2,P1,1,1.50,GBP,sale\n"  # 23:15 UTC on the 8th
-    b"O3,1,2026-11-10T08:00:00Z,,P3,-1,3.00,GBP,return\n"
-    b"O4,1,2026-11-12T08:00:00Z,C3,P1,lots,1.50,GBP,sale\n"  # quarantined: not a date it lands
-)
-ORDER_DATES = ["2026-11-08", "2026-11-10"]
 PRODUCTS = b"product_id,name,category,price,currency\nP1,Mug,Home,1.50,GBP\n"
 
 
