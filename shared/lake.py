@@ -380,15 +380,21 @@ class Lake:
         return version
 
     def remove_orphans(self, older_than_s: float = ORPHAN_GRACE_S) -> int:
-        """Delete temporary files that writers which died left behind; how many.
+        """Delete what writers which died left behind; how many files (a new run calls it
+        when it takes the lake, which it then has to itself).
 
-        Only local lakes have them: an interrupted Azure write commits no blob (its
-        staged blocks are discarded by the service).
+        - Files another engine staged for a table (`_state/spark/`: Spark's output before
+          the driver adopted it), whatever their age: their run is over.
+        - Temporary files older than `older_than_s`; only local lakes have them: an
+          interrupted Azure write commits no blob (its staged blocks are discarded).
         """
+        staged = self.path(Zone.STATE, "spark")
+        removed = len(self.file_infos(staged))
+        if removed:
+            self.fs.delete_dir_contents(staged, missing_dir_ok=True)
         if not self._local or not os.path.isdir(self._base):
-            return 0
+            return removed
         cutoff = time.time() - older_than_s
-        removed = 0
         for folder, _, names in os.walk(self._base):
             for name in names:
                 if name.startswith(".tmp-"):

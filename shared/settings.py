@@ -188,8 +188,9 @@ class Settings(BaseSettings):
     refresh_runner: Literal["local", "synapse"] = Field(
         "local",
         validation_alias="REFRESH_RUNNER",
-        description="Who runs the nightly refresh: `local` (the activities, DuckDB) or "
-        "`synapse` (a Synapse pipeline run, watched with durable timers).",
+        description="Who lands uploads and runs the nightly refresh: `local` (this app, "
+        "on DuckDB) or `synapse` (a Synapse pipeline run on Spark: one per uploaded file, "
+        "one per night, watched with durable timers).",
     )
     synapse_endpoint: str | None = Field(
         None,

@@ -36,13 +36,20 @@ logger = logging.getLogger("shoplake.spark_job")
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="shoplake-spark-job", description=__doc__)
-    parser.add_argument("--lake", required=True, help="the lake URL (abfss:// on Synapse)")
+    parser.add_argument("--lake", required=True, type=_lake_url,
+                        help="the lake URL (abfss:// on Synapse)")
     parser.add_argument("--step", required=True, choices=("upload", "refresh"))
     for name in ("mapping", "dataset", "path", "sha256", "writer"):
         parser.add_argument(f"--{name}", default="")
     for name in ("dates", "partitions"):
         parser.add_argument(f"--{name}", default="", help="comma-separated ISO dates")
     return parser.parse_args(argv)
+
+
+def _lake_url(text: str) -> str:
+    if not text.strip():  # an empty pipeline parameter: never the job's working folder
+        raise argparse.ArgumentTypeError("the lake URL is empty")
+    return text
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None,
@@ -52,17 +59,18 @@ def main(argv: list[str] | None = None, spark: SparkSession | None = None,
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse(sys.argv[1:] if argv is None else argv)
     settings = (settings or current_settings()).model_copy(update={"lake_url": args.lake})
-    lake = Lake.from_settings(settings)
-    if spark is None:
-        from pyspark.sql import SparkSession
-
-        spark = SparkSession.builder.getOrCreate()
+    lake: Lake | None = None
     try:
+        lake = Lake.from_settings(settings)
+        if spark is None:
+            from pyspark.sql import SparkSession
+
+            spark = SparkSession.builder.getOrCreate()
         summary = (_upload(lake, args, spark) if args.step == "upload"
                    else _refresh(lake, args, spark))
     except Exception as error:  # the run fails with one readable line, recorded
         message = f"{type(error).__name__}: {' '.join(str(error).split())}"
-        if args.step == "upload" and args.sha256:
+        if lake is not None and args.step == "upload" and args.sha256:
             record_run_failure(lake, args.sha256, message)
         print(f"shoplake spark job failed: {message}", file=sys.stderr)
         logger.exception("the %s step failed", args.step)

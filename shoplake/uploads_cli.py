@@ -78,6 +78,9 @@ def retry(
             if entry is None:
                 raise UploadError(f"the ledger has no upload with sha256 {sha256} "
                                   "(`shoplake uploads --all` lists them)")
+            if not entry.get("file"):
+                raise UploadError(f"the ledger entry of {sha256} names no file: upload the "
+                                  "file again")
             path = entry["file"]
         result = runner.retry(Upload.at(services.lake, path), sha256)
     except UploadError as error:

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from shared.batch.ledger import entry_bytes, ledger_path
+from shared.batch.ledger import entry_bytes, ledger_path, read_entry
 from shared.batch.mapping import Mapping
 from shared.batch.reader import (
     MissingColumnsError,
@@ -99,7 +99,7 @@ def ingest_batch_file(lake: Lake, path: str, mapping: Mapping,
     """Land the lake file at `path` (once per content) with `mapping`."""
     sha256 = content_sha256(lake, path)
     ledger = ledger_path(lake, sha256)
-    recorded, _ = lake.read_json(ledger)  # None: not landed yet (or its entry is damaged)
+    recorded = read_entry(lake, sha256)  # None: not landed yet (or its entry is damaged)
     # Only a landed file is done: a queued or failed one (a Synapse run's) is not landed yet,
     # and a rejected one may be retried with a new mapping.
     if recorded is not None and recorded.get("status") == "landed":

@@ -37,7 +37,34 @@ def entry_bytes(entry: Entry) -> bytes:
 
 def read_entry(lake: Lake, sha256: str) -> Entry | None:
     """The file's entry (None: none, or damaged)."""
-    return lake.read_json(ledger_path(lake, sha256))[0]
+    return read_versioned_entry(lake, sha256)[0]
+
+
+def read_versioned_entry(lake: Lake, sha256: str) -> tuple[Entry | None, str | None]:
+    """The file's entry (None: none, or damaged) and the version of what is stored."""
+    value, version = lake.read_json(ledger_path(lake, sha256))
+    return well_formed(value, sha256), version
+
+
+_TEXT_FIELDS = ("file", "mapping", "dataset", "run_id", "error", "queued_at", "landed_at")
+
+
+def well_formed(value: Any, sha256: str) -> Entry | None:
+    """The entry of file `sha256` as stored, or None when it is damaged: JSON that is not
+    this file's entry (a hand edit, another tool, a future version's types) is taken as
+    missing and written anew, like bytes that are not JSON."""
+    if (not isinstance(value, dict) or value.get("sha256") != sha256
+            or not isinstance(value.get("status"), str)
+            or any(value.get(name) is not None and not isinstance(value[name], str)
+                   for name in _TEXT_FIELDS)):
+        return None
+    if value.get("queued_at") is not None:
+        try:
+            if datetime.fromisoformat(value["queued_at"]).tzinfo is None:
+                return None
+        except ValueError:
+            return None
+    return value
 
 
 def update_entry(lake: Lake, sha256: str,
@@ -47,7 +74,7 @@ def update_entry(lake: Lake, sha256: str,
     now (None: there is none)."""
     path = ledger_path(lake, sha256)
     while True:
-        entry, version = lake.read_json(path)
+        entry, version = read_versioned_entry(lake, sha256)
         new = change(entry)
         if new is None:
             return entry
@@ -61,9 +88,9 @@ def update_entry(lake: Lake, sha256: str,
 def ledger_entries(lake: Lake) -> list[Entry]:
     """Every readable entry, in the order the files came in (a damaged one is left out: the
     file's next upload writes it anew)."""
-    entries = (lake.read_json(path)[0]
+    entries = (read_entry(lake, path.rsplit("/", 1)[-1].removesuffix(".json"))
                for path in lake.list_files(lake.path(Zone.STATE, "ingest", "batch"), ".json"))
-    return sorted((entry for entry in entries if isinstance(entry, dict)), key=_came_in)
+    return sorted((entry for entry in entries if entry is not None), key=_came_in)
 
 
 def _came_in(entry: Entry) -> str:

@@ -40,6 +40,8 @@ from shared.batch.ledger import (
     failed_entry,
     ledger_entries,
     ledger_path,
+    read_entry,
+    read_versioned_entry,
     update_entry,
 )
 from shared.batch.mapping import Mapping
@@ -183,10 +185,10 @@ class SynapseUploadRunner:
             raise NotRetryableError(f"{file} now holds other content (sha256 {scan.sha256}), "
                                     f"not {sha256}: upload the file again")
         path = ledger_path(self.lake, scan.sha256)
-        entry, version = self.lake.read_json(path)
+        entry, version = read_versioned_entry(self.lake, scan.sha256)
         if retry and entry is not None and entry.get("status") == "queued":
             self.refresh(entry)
-            entry, version = self.lake.read_json(path)
+            entry, version = read_versioned_entry(self.lake, scan.sha256)
         if entry is not None and not self._startable(entry):
             return self._settled(entry, retry)
         if scan.unreadable:
@@ -198,7 +200,7 @@ class SynapseUploadRunner:
         try:
             version = self.lake.write_bytes_if(path, entry_bytes(record), version)
         except StaleWriteError:
-            winner, _ = self.lake.read_json(path)
+            winner = read_entry(self.lake, scan.sha256)
             if winner is None:
                 raise
             return self._settled(winner, retry)  # its trigger starts the run

@@ -1,6 +1,7 @@
 """The star schema, declared: each table is `tables/<name>.sql` plus `tables/<name>.toml`
 (`specs.py` loads them into a `Catalog`); the incremental refresh (`refresh.py`: planning,
-steps, write strategies) loops over the catalog, runs the SQL on DuckDB and writes Delta
+steps, write strategies) loops over the catalog, runs the SQL on an engine (DuckDB in
+process, `engine.py`; Spark, `spark.py`, translated by `dialect.py`) and writes Delta
 tables; `checks.py` runs each spec's data tests."""
 
 from shared.warehouse.checks import DataTestResult, TableStatus, run_data_tests, table_status

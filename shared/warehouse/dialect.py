@@ -82,7 +82,7 @@ VERIFIED: frozenset[type[exp.Expression]] = frozenset({
     exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Neg, exp.Paren, exp.DPipe,
     exp.And, exp.Or, exp.Not, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
     exp.NullSafeEQ, exp.NullSafeNEQ, exp.Is, exp.In, exp.Between, exp.Like, exp.ILike,
-    exp.Exists,
+    exp.Escape, exp.Exists,
 })
 """What a table's SQL may use: functions and operators found to agree on both engines.
 Another one is reported until it is compared on both engines and added here."""
@@ -227,6 +227,9 @@ def _cast(node: exp.Cast) -> str | None:
         if target.is_type(*INTEGERS):
             return ("TRY_CAST of text to an integer: DuckDB rounds '1.5' and reads '1e3', "
                     "Spark gives NULL; TRY_CAST to DECIMAL(p, 0) (alike), then CAST that")
+    if _is(value, FLOATS | DECIMALS) and target.is_type(*INTEGERS) and not _whole(value):
+        return ("a DOUBLE or DECIMAL cast to an integer is rounded on DuckDB and truncated on "
+                "Spark (2.7 gives 3 and 2); round it first: CAST(ROUND(x) AS INTEGER)")
     if _is(value, FLOATS) and target.is_type(*DECIMALS) and not _rounded(value, target):
         return ("a DOUBLE cast to DECIMAL rounds differently at half units (DuckDB the binary "
                 "value, Spark its shortest decimal); round in the double first: "
@@ -235,6 +238,27 @@ def _cast(node: exp.Cast) -> str | None:
         return ("DuckDB and Spark write DOUBLEs and timestamps as different text ('1e+20' and "
                 "'1.0E20'; '…+00' and no zone); format a timestamp with STRFTIME")
     return None
+
+
+def _whole(value: exp.Expression) -> bool:
+    """Has this DOUBLE or DECIMAL no fraction to round: ROUND(x) (to 0 places), a DECIMAL of
+    0 places, or a DECIMAL times 10^k, k at least its places (`cents * 100`)?"""
+    value = value.unnest()
+    if isinstance(value, exp.Round):
+        places = value.args.get("decimals")
+        return places is None or (places.is_int and int(places.name) == 0)
+    if isinstance(value, exp.Mul) and re.fullmatch(r"10*", value.expression.name):
+        return _places(value.this) <= len(value.expression.name) - 1
+    return _places(value) == 0
+
+
+def _places(value: exp.Expression) -> float:
+    """A DECIMAL's places, as its type tells them (unknown: infinitely many)."""
+    kind = value.type
+    if kind is None or not kind.is_type(*DECIMALS) or len(kind.expressions) != 2:
+        return float("inf")
+    places = kind.expressions[1].this
+    return int(places.name) if isinstance(places, exp.Literal) and places.is_int else float("inf")
 
 
 def _rounded(value: exp.Expression, target: exp.DataType) -> bool:
@@ -380,12 +404,108 @@ def _length(node: exp.Length) -> str | None:
     return "LENGTH of a list fails on Spark (its LENGTH takes text)"
 
 
+def _number(node: exp.Expression | None) -> float | None:
+    """The value of a numeric literal (negated or not), else None."""
+    if node is None:
+        return None
+    node = node.unnest()
+    if isinstance(node, exp.Neg):
+        inner = _number(node.this)
+        return None if inner is None else -inner
+    return float(node.name) if isinstance(node, exp.Literal) and node.is_number else None
+
+
+def _at_least(node: exp.Expression, bound: int) -> bool:
+    """Is the number never below `bound` (NULL aside): such a literal, or a GREATEST with one?"""
+    node = node.unnest()
+    if isinstance(node, exp.Null):
+        return True
+    if isinstance(node, exp.Greatest):
+        return any(_at_least(e, bound) for e in [node.this, *node.expressions])
+    number = _number(node)
+    return number is not None and number >= bound
+
+
+def _nonempty(node: exp.Expression | None) -> bool:
+    """Is the text a literal with characters (or NULL)?"""
+    node = node.unnest() if node is not None else None
+    return isinstance(node, exp.Null) or (isinstance(node, exp.Literal) and node.is_string
+                                          and node.name != "")
+
+
+def _substring(node: exp.Substring) -> str | None:
+    start, length = node.args.get("start"), node.args.get("length")
+    if length is None:
+        return None  # from position 0 (or before), both return the whole text
+    if not (_at_least(start, 1) or (_number(start) or 0) < 0):
+        return ("SUBSTRING with a length from position 0 (or one that may be 0) takes a "
+                "character less on DuckDB than on Spark; start from 1, or GREATEST(start, 1)")
+    if not _at_least(length, 0) and _number(start) != 1:
+        return ("a negative SUBSTRING length takes the characters before the start on DuckDB, "
+                "none on Spark; write a length that cannot be negative: GREATEST(n, 0)")
+    return None
+
+
+def _left(node: exp.Left) -> str | None:
+    if _at_least(node.expression, 0):
+        return None
+    return ("LEFT(s, -n) drops the last n characters on DuckDB, gives '' on Spark; write a "
+            "length that cannot be negative: LEFT(s, GREATEST(n, 0))")
+
+
+def _split_part(node: exp.SplitPart) -> str | None:
+    index = node.args.get("part_index")
+    if not (_at_least(index, 1) or (_number(index) or 0) < 0):
+        return ("SPLIT_PART's part 0 (or a part that may be 0) is '' on DuckDB and stops the "
+                "job on Spark; count parts from 1 (or from -1 at the end), or GREATEST(i, 1)")
+    if not _nonempty(node.args.get("delimiter")):
+        return ("SPLIT_PART by an empty delimiter splits into characters on DuckDB and keeps "
+                "the whole text on Spark; split by a literal that is not empty")
+    return None
+
+
+def _pad(node: exp.Pad) -> str | None:
+    if _nonempty(node.args.get("fill_pattern")):
+        return None
+    return ("LPAD/RPAD with an empty fill (or one that may be empty) stops the refresh on "
+            "DuckDB, returns the text unpadded on Spark; pad with a literal that is not empty")
+
+
+def _like(node: exp.Like | exp.ILike) -> str | None:
+    pattern = node.expression.unnest()
+    if isinstance(pattern, exp.Null) or isinstance(node.parent, exp.Escape):
+        return None  # an explicit ESCAPE: checked by _escape
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        return ("a LIKE pattern that is not a literal may hold a backslash, Spark's escape "
+                "character and an ordinary one on DuckDB; use a literal pattern, or "
+                "STARTS_WITH, ENDS_WITH or CONTAINS")
+    if "\\" not in pattern.name:
+        return None
+    return ("a backslash in a LIKE pattern escapes the next character on Spark, not on "
+            "DuckDB; say so: LIKE 'a\\%' ESCAPE '\\' (which both read alike)")
+
+
+def _escape(node: exp.Escape) -> str | None:
+    like, escape = node.this, node.expression.unnest()
+    pattern = like.expression.unnest() if isinstance(like, exp.Like | exp.ILike) else None
+    if (isinstance(escape, exp.Literal) and escape.is_string and len(escape.name) == 1
+            and isinstance(pattern, exp.Literal) and pattern.is_string):
+        mark = re.escape(escape.name)  # each one before %, _ or itself:
+        if re.fullmatch(f"(?:[^{mark}]|{mark}[%_{mark}])*", pattern.name):
+            return None
+    return ("an ESCAPE alike on both is one character, in a literal pattern, before only %, _ "
+            "or itself (DuckDB reads any other escaped character as itself, Spark refuses "
+            "the pattern); write LIKE 'a\\%' ESCAPE '\\'")
+
+
 CONDITIONS: dict[type[exp.Expression], Callable[[exp.Expression], str | None]] = {
     exp.Cast: _cast, exp.TryCast: _cast, exp.Round: _round, exp.Sum: _sum_or_avg,
     exp.Avg: _sum_or_avg, exp.Div: _division, exp.IntDiv: _division, exp.Mod: _division,
     exp.Add: _date_arithmetic,
     exp.Sub: _date_arithmetic, exp.DateDiff: _date_diff, exp.Extract: _extract,
     exp.TimestampTrunc: _trunc, exp.TimeToStr: _strftime, exp.Length: _length,
+    exp.Substring: _substring, exp.Left: _left, exp.SplitPart: _split_part, exp.Pad: _pad,
+    exp.Like: _like, exp.ILike: _like, exp.Escape: _escape,
     **dict.fromkeys((exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
                      exp.NullSafeNEQ, exp.Between, exp.In), _compared),
 }

@@ -34,6 +34,8 @@ CHUNK_BYTES = 64 * 1024 * 1024
 """Raw event Parquet read per query: bounds memory whatever the history's length."""
 
 EngineFactory = Callable[[], SqlEngine]
+"""Makes the engine a session runs its steps on (DuckDB by default)."""
+
 
 @dataclass(frozen=True)
 class TableRefresh:

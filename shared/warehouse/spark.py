@@ -41,6 +41,9 @@ SESSION_CONF = {
     "spark.sql.session.timeZone": "UTC",
     # INT96, Spark's default, is deprecated in Parquet and read as nanoseconds elsewhere.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # The pool's semantics (Spark 3.x's default) on every line: Spark 4 turned ANSI mode on,
+    # which changes what casts and overflows do, so a local run would not show the pool's.
+    "spark.sql.ansi.enabled": "false",
 }
 
 

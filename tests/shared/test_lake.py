@@ -223,6 +223,15 @@ def test_a_new_writer_cleans_up_orphans(local_lake: Lake) -> None:
         assert not orphan.exists()
 
 
+def test_a_new_writer_removes_what_a_killed_spark_write_staged(any_lake: Lake) -> None:
+    """Staged files belong to the run that wrote them; a run starting has the lake to itself,
+    so any it finds were left by a run that died."""
+    staged = _stage(any_lake, [("a", "2026-11-01", "1.50")])
+
+    with any_lake.writer():
+        assert any_lake.file_infos(staged) == []
+
+
 # -- files another engine wrote, adopted into a Delta table -------------------------------
 
 ROWS_SCHEMA = pa.schema([("order_id", pa.string()), ("order_date", pa.date32()),

@@ -4,6 +4,7 @@ upload that a trigger queued, refreshes on Spark, and records failures in the le
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -17,8 +18,6 @@ from shared.settings import Settings
 from shoplake.spark_job import main
 from tests.support.files import ORDER_DATES, ORDERS
 from tests.support.synapse import FakeSynapse, fake_synapse, runner_for
-
-pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
 
 @pytest.fixture
@@ -50,6 +49,8 @@ def ledger(lake: Lake, sha256: object) -> dict[str, object]:
     return orjson.loads(lake.read_bytes(ledger_path(lake, str(sha256))))
 
 
+@pytest.mark.slow
+@pytest.mark.spark
 def test_the_job_lands_a_queued_upload_and_refreshes_on_spark(
         local_lake: Lake, fake: FakeSynapse, spark: SparkSession,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -66,6 +67,8 @@ def test_the_job_lands_a_queued_upload_and_refreshes_on_spark(
     assert sorted({d.isoformat() for d in lines["order_date"].to_pylist()}) == ORDER_DATES
 
 
+@pytest.mark.slow
+@pytest.mark.spark
 def test_a_failed_job_says_why_in_the_ledger_and_its_exit_code(
         local_lake: Lake, fake: FakeSynapse, spark: SparkSession,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,6 +85,8 @@ def test_a_failed_job_says_why_in_the_ledger_and_its_exit_code(
     assert "Traceback" not in error.split("\n", 1)[0]
 
 
+@pytest.mark.slow
+@pytest.mark.spark
 def test_the_nightly_refresh_joins_the_run_that_holds_the_lake(
         local_lake: Lake, spark: SparkSession) -> None:
     with local_lake.writer("nightly-1"):
@@ -91,3 +96,25 @@ def test_the_nightly_refresh_joins_the_run_that_holds_the_lake(
     arguments = [f"--lake={local_lake.url}", "--step=refresh"]
     assert main([*arguments, "--writer=nightly-1"], spark=spark, settings=impatient) == 0
     assert main(arguments, spark=spark, settings=impatient) == 1  # a run of its own: busy
+
+
+@pytest.mark.parametrize(("lake", "says"), [
+    ("az://lake/shop", "az:// lake needs LAKE_STORAGE_CONNECTION_STRING"),
+    ("s3://bucket/shop", "unsupported lake URL"),
+])
+def test_a_lake_the_job_cannot_open_is_one_line_and_exit_1(
+        lake: str, says: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([f"--lake={lake}", "--step=refresh"], spark=None, settings=Settings()) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("shoplake spark job failed: ") and says in error
+    assert "Traceback" not in error
+
+
+def test_an_empty_lake_url_is_refused_not_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pipeline parameter left empty must not make the job's folder a lake."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--lake=", "--step=refresh"], spark=None, settings=Settings())
+    assert exit_.value.code == 2
+    assert list(tmp_path.iterdir()) == []

@@ -132,3 +132,32 @@ def test_ledger_entries_are_listed_oldest_first_and_a_damaged_one_is_skipped(
     local_lake.write_bytes(ledger_path(local_lake, "f" * 64), b"")  # cut short
 
     assert [entry["sha256"] for entry in ledger_entries(local_lake)] == [second, first]
+
+
+MALFORMED_ENTRIES = [
+    pytest.param(b"[]", id="a list"),
+    pytest.param(b'"queued"', id="a string"),
+    pytest.param(b'{"status": "queued", "queued_at": "2020-01-01T00:00:00"}', id="no sha256"),
+    pytest.param(b'{"status": 5}', id="a status that is not text"),
+    pytest.param(b'{"sha256": "SHA", "status": "queued", "file": 42}',
+                 id="a file that is not text"),
+    pytest.param(b'{"sha256": "SHA", "status": "queued", "queued_at": "2020-01-01T00:00:00"}',
+                 id="a queued time without a zone"),
+    pytest.param(b'{"sha256": "' + b"0" * 64 + b'", "status": "landed"}', id="another file's"),
+]
+
+
+@pytest.mark.parametrize("content", MALFORMED_ENTRIES)
+def test_an_entry_that_is_json_but_not_an_entry_is_taken_as_damaged(
+        local_lake: Lake, content: bytes) -> None:
+    """Valid JSON of the wrong shape (a hand edit, another tool) must not stop the file from
+    landing, nor the ledger from being listed: it is damaged, and written anew."""
+    path = uploaded(local_lake)
+    sha256 = content_sha256(local_lake, path)
+    local_lake.write_bytes(ledger_path(local_lake, sha256),
+                           content.replace(b"SHA", sha256.encode()))
+
+    assert ledger_entries(local_lake) == [] or all(
+        isinstance(entry.get("queued_at", ""), str) for entry in ledger_entries(local_lake))
+    assert ingest_batch_file(local_lake, path, PRODUCTS).status == "landed"
+    assert read_entry(local_lake, sha256)["status"] == "landed"

@@ -455,3 +455,24 @@ def test_a_retry_of_content_that_was_replaced_is_refused(local_lake: Lake, fake:
     with pytest.raises(NotRetryableError, match=f"now holds other content .*not {sha256}"):
         runner.retry(orders, sha256)
     assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize("content", [
+    pytest.param(b"[]", id="a list"),
+    pytest.param(b'{"sha256": "SHA", "status": "queued", "queued_at": "2020-01-01T00:00:00"}',
+                 id="a queued time without a zone"),
+    pytest.param(b'{"status": "queued", "queued_at": "2020-01-01T00:00:00+00:00"}',
+                 id="no sha256"),
+])
+def test_a_malformed_entry_does_not_stop_the_trigger_or_the_listing(
+        local_lake: Lake, fake: FakeSynapse, clock: Clock, content: bytes) -> None:
+    queued = upload(local_lake)
+    sha256 = content_sha256(local_lake, queued.path)
+    local_lake.write_bytes(ledger_path(local_lake, sha256),
+                           content.replace(b"SHA", sha256.encode()))
+    runner = submitter(local_lake, fake, clock)
+
+    assert runner.refresh_ledger() == []  # nothing readable to refresh, and no crash
+    fake.reply(202, {"runId": "run-1"})
+    assert runner.process_upload(queued).status == "queued"
+    assert entry(local_lake, sha256)["run_id"] == "run-1"
