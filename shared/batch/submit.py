@@ -227,10 +227,9 @@ class SynapseUploadRunner:
         """A `queued` entry whose trigger died before the run started."""
         if entry.get("run_id"):
             return False
-        try:
-            queued_at = datetime.fromisoformat(entry["queued_at"])
-        except (KeyError, TypeError, ValueError):
+        if entry.get("queued_at") is None:
             return True  # not written by this version: nothing says a run is starting
+        queued_at = datetime.fromisoformat(entry["queued_at"])  # checked by well_formed
         return (self.clock() - queued_at).total_seconds() > self.stale_after_s
 
     def _settled(self, entry: Entry, retry: bool) -> BatchFileResult:

@@ -45,10 +45,6 @@ class SqlEngine(Protocol):
 
     def bind(self, name: str, data: Rows | pa.Table) -> None: ...
 
-    def bind_where(self, name: str, data: Rows | pa.Table, column: str,
-                   values: set[str]) -> None:
-        """Bind only the rows whose `column` is one of `values`."""
-
     def define(self, name: str, sql: str, *, materialize: bool = False) -> None:
         """Name a query; `materialize` computes it once for the queries that follow."""
 
@@ -64,6 +60,16 @@ class SqlEngine(Protocol):
         when it exists and is open."""
 
     def close(self) -> None: ...
+
+
+def bind_where(engine: SqlEngine, name: str, data: Rows | pa.Table, column: str,
+               values: set[str]) -> None:
+    """Bind as `name` only the rows whose `column` is one of `values` (a semi-join, which
+    the engine pushes into the scan, so a long list of keys costs no more than a short one)."""
+    engine.bind(f"{name}__all", data)
+    engine.bind(f"{name}__keys", key_table(values))
+    engine.define(name, f"SELECT * FROM {name}__all"
+                        f" WHERE {column} IN (SELECT key FROM {name}__keys)")
 
 
 class DuckDBEngine:
@@ -105,15 +111,6 @@ class DuckDBEngine:
                               for column, kind in files.partitioning.items())
             options = f"hive_partitioning = true, hive_types = {{{types}}}"
         self.define(name, f"SELECT * FROM read_parquet([{paths}], {options})")
-
-    def bind_where(self, name: str, data: Rows | pa.Table, column: str,
-                   values: set[str]) -> None:
-        """Bind only the rows whose `column` is one of `values` (a semi-join, pushed into
-        the scan, so a long list of keys costs no more than a short one)."""
-        self.bind(f"{name}__all", data)
-        self.bind(f"{name}__keys", key_table(values))
-        self.define(name, f"SELECT * FROM {name}__all"
-                          f" WHERE {column} IN (SELECT key FROM {name}__keys)")
 
     def define(self, name: str, sql: str, *, materialize: bool = False) -> None:
         """Name a query: a view, or (`materialize`) a temporary table read once and then

@@ -29,7 +29,6 @@ from deltalake import DeltaTable
 from shared.lake import Lake, Zone
 from shared.settings import ConfigurationError
 from shared.warehouse.dialect import to_spark
-from shared.warehouse.engine import key_table
 from shared.warehouse.sources import ParquetFiles, Rows
 
 if TYPE_CHECKING:
@@ -90,13 +89,6 @@ class SparkEngine:
             raise TypeError(f"Spark reads inputs as files, not {type(data).__name__}")
         self._name(name, frame)
         self._sources[name] = data
-
-    def bind_where(self, name: str, data: Rows | pa.Table, column: str,
-                   values: set[str]) -> None:
-        self.bind(f"{name}__all", data)
-        self.bind(f"{name}__keys", key_table(values))
-        self.define(name, f"SELECT * FROM {name}__all"
-                          f" WHERE {column} IN (SELECT key FROM {name}__keys)")
 
     def define(self, name: str, sql: str, *, materialize: bool = False) -> None:
         frame = self._query(sql, None)

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake.exceptions import CommitFailedError
 
-from shared.warehouse.engine import key_table, on_dates
+from shared.warehouse.engine import bind_where, key_table, on_dates
 from shared.warehouse.session import RefreshSession, values
 from shared.warehouse.specs import TableSpec
 
@@ -144,7 +144,7 @@ def keyed_change(session: RefreshSession, spec: TableSpec, keys: set[str] | None
                 engine.define(table.name, f"SELECT * FROM {table.name}__affected WHERE"
                               f" {business_key} IN (SELECT key FROM {business_key}_keys)")
             else:
-                engine.bind_where(table.name, session.rows(table), business_key, keys)
+                bind_where(engine, table.name, session.rows(table), business_key, keys)
     # Computed once, where the engine runs; only the result comes into this process.
     engine.define("new_rows", spec.sql, materialize=True)
     # In the table's types (another engine's may be wider, or say NOT NULL).
@@ -156,7 +156,7 @@ def keyed_change(session: RefreshSession, spec: TableSpec, keys: set[str] | None
     if keys is None:
         engine.bind("old_rows", old_rows)
     else:
-        engine.bind_where("old_rows", old_rows, business_key, keys)
+        bind_where(engine, "old_rows", old_rows, business_key, keys)
     changed = values(engine.table(
         f"SELECT {business_key} FROM (SELECT * FROM new_rows EXCEPT SELECT * FROM old_rows)"
         f" UNION SELECT {business_key} FROM (SELECT * FROM old_rows EXCEPT"
