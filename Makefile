@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 SPARK_LINES := 3.4.4 3.5.8
 SPARK_STAMPS := $(SPARK_LINES:%=.spark/%/.installed)
 
-.PHONY: demo test test-fast lint bench serve docs clean
+# The dashboard's chart library (Apache ECharts, pinned in package.json), inlined in its page.
+ECHARTS := shoplake/dashboard/assets/echarts.common.min.js
+
+.PHONY: demo test test-fast lint bench serve docs clean assets
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +29,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
 	touch $@
 
-demo: $(STAMP)
+$(ECHARTS): node_modules/.installed
+	mkdir -p $(@D)
+	cp node_modules/echarts/dist/echarts.common.min.js $@
+
+assets: $(ECHARTS)
+
+demo: $(STAMP) $(ECHARTS)
 	$(VENV)/bin/shoplake demo
 
 lint: $(STAMP)
@@ -35,14 +44,14 @@ lint: $(STAMP)
 
 # The test session starts Azurite from node_modules on free ports and stops it afterwards;
 # then the Spark parity tests run again on each other Spark line.
-test: $(STAMP) node_modules/.installed lint $(SPARK_STAMPS)
+test: $(STAMP) node_modules/.installed $(ECHARTS) lint $(SPARK_STAMPS)
 	$(PY) -m pytest
 	for line in $(SPARK_LINES); do \
 		SHOPLAKE_SPARK_LINE=$$line PYTHONPATH=.spark/$$line $(PY) -m pytest -m spark || exit 1; \
 	done
 
-# Everything but the slow and the Azurite tests (Azurite is not started; no npm needed).
-test-fast: $(STAMP) lint
+# Everything but the slow and the Azurite tests (Azurite is not started).
+test-fast: $(STAMP) $(ECHARTS) lint
 	$(PY) -m pytest -m "not slow and not azurite"
 
 bench: $(STAMP)
@@ -51,7 +60,7 @@ bench: $(STAMP)
 	$(PY) bench/recommend.py
 	$(PY) bench/spark.py
 
-serve: $(STAMP)
+serve: $(STAMP) $(ECHARTS)
 	$(VENV)/bin/shoplake serve
 
 # The reference documentation (docs/) as a site in site/; strict: a broken link fails.
@@ -59,4 +68,4 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) .spark node_modules lake out site .pytest_cache
+	rm -rf $(VENV) .spark node_modules lake out site .pytest_cache shoplake/dashboard/assets

@@ -330,6 +330,28 @@ def nightly(
 
 
 @app.command()
+def dashboard(
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path(
+        "out/dashboard.html"),
+) -> None:
+    """Write the KPI dashboard as one self-contained HTML file (it works offline).
+
+    It holds the answers for the periods it lists and every category; `shoplake serve`
+    then /api/dashboard serves it live, for any range and any customer's recommendations.
+    """
+    from shoplake.dashboard import DashboardAssetsMissing, write_dashboard
+    from shoplake.services import Services
+
+    services = Services(state.settings)
+    try:
+        path = write_dashboard(out, services.kpis, services.recommender)
+    except DashboardAssetsMissing as error:
+        _print_error("cannot write the dashboard", error)
+        raise typer.Exit(1) from None
+    console.print(f"dashboard: {path.resolve()}")
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,

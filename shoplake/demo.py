@@ -35,6 +35,7 @@ from shared.settings import Settings
 from shared.simulator import ShopConfig, SimulatedShop, event_stream, simulate_shop
 from shared.simulator.faults import inject_faults
 from shared.warehouse.kpis import Headline, headline
+from shoplake.dashboard import write_dashboard
 from shoplake.feed import ShopFeed
 from shoplake.services import Services
 
@@ -91,7 +92,11 @@ def run_demo(settings: Settings, *, days: int, sessions_per_day: int, poison_rat
     for customer in kpis.top_customers[:DEMO_RECOMMENDED_CUSTOMERS]:
         answer = services.recommender.for_customer(customer["customer_id"], 5)
         print_recommendations(console, customer["customer_id"], answer)
+    with console.status("writing the dashboard…"):
+        page = write_dashboard(out / "dashboard.html", services.kpis, services.recommender)
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s")
+    console.print(f"dashboard: [bold]{page.resolve()}[/bold] (open it in a browser; "
+                  "`shoplake serve` serves it live at /api/dashboard)")
 
 
 def _upload_exports(console: Console, feed: ShopFeed, shop: SimulatedShop) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from model.scoring import ModelKind
     from model.serving import Recommender
     from model.train import Progress, TrainingConfig, TrainResult
+    from shared.analytics import KpiReader
     from shared.profiles import ProfileStore
     from shared.synapse import SynapseRunner
 
@@ -49,6 +50,13 @@ class Services:
         from shared.profiles import open_profile_store  # the Tables SDK only when needed
 
         return open_profile_store(self.settings)
+
+    @cached_property
+    def kpis(self) -> KpiReader:
+        """The KPIs of the lake, cached per table version (tables load on first use)."""
+        from shared.analytics import KpiReader
+
+        return KpiReader(self.lake)
 
     @cached_property
     def recommender(self) -> Recommender:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any
+from contextlib import closing
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from shoplake.serverless_deploy import Mode
+
 app = typer.Typer(
     name="synapse",
-    help="Azure Synapse: publish the Spark job and pipeline (REFRESH_RUNNER=synapse).",
+    help="Azure Synapse: publish the Spark job and pipeline (REFRESH_RUNNER=synapse); the "
+         "serverless SQL views Power BI reads.",
     no_args_is_help=True,
 )
 
@@ -50,6 +56,104 @@ def deploy(
            "unchanged": list(report.unchanged),
            "spark_job_definition": report.spark_job_definition, "pipeline": report.pipeline},
           as_json, _report_lines)
+
+
+@app.command()
+def sql(
+    write: Annotated[bool, typer.Option(
+        "--write", help="Regenerate infra/synapse/sql/ from the catalog; contact "
+                        "nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the T-SQL that would run, settings filled in; contact "
+                          "nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Create or update the serverless SQL database and views Power BI reads.
+
+    Runs infra/synapse/sql/*.sql in order on the workspace's serverless SQL endpoint,
+    <workspace>-ondemand.sql.azuresynapse.net (the workspace of SYNAPSE_ENDPOINT), signed in
+    with DefaultAzureCredential: the database shoplake, a data source on LAKE_URL's curated
+    zone, the role shoplake_readers and one view per curated table. Safe to run again. Files
+    that no longer match the catalog are refused: --write regenerates them.
+    """
+    from shared.synapse import SynapseError
+    from shoplake.cli import _print_error, state
+    from shoplake.serverless_deploy import (
+        StaleSqlError,
+        apply_plan,
+        open_sql_session,
+        plan_sql,
+    )
+
+    if write and dry_run:
+        _print_error("usage error", "--write and --dry-run do not go together")
+        raise typer.Exit(2)
+    if write:
+        _write_sql(as_json)
+        return
+    try:
+        plan = plan_sql(state.settings)
+        if dry_run:
+            _echo({"dry_run": True, **plan.describe()}, as_json, _sql_lines)
+            return
+        with closing(open_sql_session(state.settings, plan.server)) as session:
+            report = apply_plan(plan, session, progress=_quiet if as_json else typer.echo)
+    except (SynapseError, StaleSqlError) as error:
+        _print_error("synapse sql failed", error)
+        raise typer.Exit(1) from None
+    _echo({"dry_run": False, "server": report.server, "database": "shoplake",
+           "scripts": [{"name": script.name, "batches": len(script.batches)}
+                       for script in report.scripts], "views": list(report.views)},
+          as_json, lambda done: [f"database {done['database']} on {done['server']}: "
+                                 f"{len(done['views'])} views ({', '.join(done['views'])})"])
+
+
+def _write_sql(as_json: bool) -> None:
+    from shoplake.serverless_sql import SQL_FOLDER, generate, write_files
+    from shoplake.synapse_deploy import ROOT
+
+    report = write_files(ROOT / SQL_FOLDER, generate())
+    _echo({"folder": SQL_FOLDER, "written": list(report.written),
+           "removed": list(report.removed), "unchanged": list(report.unchanged)}, as_json,
+          lambda done: [*(f"wrote {SQL_FOLDER}/{name}" for name in done["written"]),
+                        *(f"removed {SQL_FOLDER}/{name}" for name in done["removed"]),
+                        f"{len(done['unchanged'])} files unchanged"])
+
+
+@app.command()
+def pbids(
+    path: Annotated[Path, typer.Argument(help="The .pbids file to write.")],
+    mode: Annotated[str, typer.Option(
+        "--mode", help="Import (a copy refreshed on a schedule) or DirectQuery.")] = "Import",
+) -> None:
+    """Write a Power BI data source file for the serverless SQL endpoint and database.
+
+    Opening it in Power BI Desktop connects to <workspace>-ondemand.sql.azuresynapse.net
+    (the workspace of SYNAPSE_ENDPOINT), database shoplake, and shows its views.
+    """
+    from shoplake.cli import _print_error, state
+    from shoplake.serverless_deploy import serverless_endpoint, write_pbids
+
+    if mode not in ("Import", "DirectQuery"):
+        _print_error("usage error", f"--mode is Import or DirectQuery, not {mode!r}")
+        raise typer.Exit(2)
+    server = serverless_endpoint(state.settings.synapse_endpoint)
+    chosen: Mode = "Import" if mode == "Import" else "DirectQuery"
+    write_pbids(path, server, chosen)
+    typer.echo(f"wrote {path}: {server}, database shoplake, {mode}")
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _sql_lines(plan: dict[str, Any]) -> list[str]:
+    """The dry run as a script sqlcmd could run."""
+    return [
+        f"-- dry run: nothing sent; on {plan['server']} (connected to master), in this order:",
+        *(line for script in plan["scripts"]
+          for line in (f"-- {script['name']}", *(f"{batch}\nGO" for batch in script["batches"]))),
+    ]
 
 
 def _echo(document: dict[str, Any], as_json: bool,

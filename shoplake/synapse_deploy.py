@@ -48,6 +48,8 @@ PACKAGE = "shoplake.zip"
 # The package's data files (pyproject.toml's package-data for `shared`): the warehouse's SQL
 # and specs, the batch mappings, the event schema.
 PACKAGE_DATA = (
+    "shared/analytics/kpis/*.sql",
+    "shared/analytics/kpis/*.toml",
     "shared/events/*.json",
     "shared/batch/mappings/*.toml",
     "shared/warehouse/tables/*.sql",
@@ -63,7 +65,8 @@ _CONTENT_TYPES = {".py": "text/x-python", ".zip": "application/zip", ".txt": "te
 
 @dataclass(frozen=True)
 class JobFolder:
-    """A folder in ADLS Gen2, `abfss://container@account.dfs.<suffix>/path`."""
+    """A folder in ADLS Gen2, `abfss://container@account.dfs.<suffix>/path` (the job folder, or
+    the lake's root)."""
 
     container: str
     account: str
@@ -71,14 +74,15 @@ class JobFolder:
     path: str
 
     @classmethod
-    def parse(cls, url: str) -> JobFolder:
+    def parse(cls, url: str, setting: str = "SYNAPSE_JOB_FOLDER") -> JobFolder:
+        """`url`, which the setting named `setting` holds (named in the error)."""
         parts = urlsplit(url.strip())
         container, _, host = parts.netloc.partition("@")
         account, _, suffix = host.partition(".dfs.")
         if (parts.scheme != "abfss" or not container or not account or not suffix
                 or parts.query or parts.fragment):
             raise ConfigurationError(
-                f"SYNAPSE_JOB_FOLDER {url!r} must look like "
+                f"{setting} {url!r} must look like "
                 "abfss://container@account.dfs.core.windows.net/path"
             )
         return cls(container, account, suffix, parts.path.strip("/"))
@@ -86,6 +90,12 @@ class JobFolder:
     @property
     def url(self) -> str:
         base = f"abfss://{self.container}@{self.account}.dfs.{self.suffix}"
+        return f"{base}/{self.path}" if self.path else base
+
+    @property
+    def https_url(self) -> str:
+        """The same folder as Synapse SQL names it: https://account.dfs.<suffix>/container/path."""
+        base = f"https://{self.account}.dfs.{self.suffix}/{self.container}"
         return f"{base}/{self.path}" if self.path else base
 
     @property

@@ -22,6 +22,7 @@ from shared.settings import Settings, current_settings
 from shared.simulator import ShopConfig, event_bodies, simulate_shop
 from shoplake.services import Services, current_services
 from tests.support.azurite import Azurite, start_azurite, stop_azurite
+from tests.support.shops import build_kpi_lake
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -104,3 +105,9 @@ def shop_events() -> pa.Table:
 @pytest.fixture(scope="session")
 def shop_bodies(shop_events: pa.Table) -> list[bytes]:
     return event_bodies(shop_events)
+
+
+@pytest.fixture(scope="session")
+def kpi_lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A refreshed lake where every KPI has rows (tests/support/shops.py), built once."""
+    return build_kpi_lake(tmp_path_factory.mktemp("kpis"))

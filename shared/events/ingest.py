@@ -106,6 +106,8 @@ class IngestResult:
     reasons: dict[str, int]
     files: list[str]
     parser: str
+    received_date: str
+    """ISO date its first event was enqueued: the day the batch counts as received."""
     rejects: list[Reject] = field(default_factory=list)
     # The landed rows (RAW_SCHEMA), for consumers in the same process such as live profiles;
     # never part of the summary or any report.
@@ -121,6 +123,7 @@ class IngestResult:
             "reasons": self.reasons,
             "files": self.files,
             "parser": self.parser,
+            "received_date": self.received_date,
         }
 
 
@@ -149,6 +152,7 @@ def ingest_event_batch(lake: Lake, batch: EventBatch, *, max_event_bytes: int,
         reasons=reasons,
         files=[lake.relative(f) for f in files],
         parser=parsed.path,
+        received_date=received_date(batch).isoformat(),
         rejects=[
             Reject(row["sequence_number"], row["reason"], row["field"], row["detail"])
             for row in quarantined.select(["sequence_number", "reason", "field", "detail"])
@@ -240,11 +244,15 @@ def _write_quarantine(lake: Lake, batch: EventBatch, rejects: pa.Table) -> list[
     """Rejects of a batch in one file, foldered by the date the batch was received."""
     if rejects.num_rows == 0:
         return []
-    received: date = batch.enqueued_at.min().astype(datetime).date()
-    path = lake.path(Zone.QUARANTINE, "events", f"received_date={received.isoformat()}",
-                     f"{batch.name}.parquet")
+    folder = f"received_date={received_date(batch).isoformat()}"
+    path = lake.path(Zone.QUARANTINE, "events", folder, f"{batch.name}.parquet")
     lake.write_bytes(path, _parquet_bytes(rejects))
     return [path]
+
+
+def received_date(batch: EventBatch) -> date:
+    """The day a batch counts as received: when its first event was enqueued (UTC)."""
+    return batch.enqueued_at.min().astype(datetime).date()
 
 
 def to_datetime64(moment: datetime) -> np.datetime64:

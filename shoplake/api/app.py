@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import __version__
-from shoplake.api import events, health, recommendations
+from shoplake.api import dashboard, events, health, kpis, recommendations
 from shoplake.api.errors import error_body, invalid_request, where
 from shoplake.services import Services
 
@@ -22,7 +22,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     api = FastAPI(
         title="shoplake",
         version=__version__,
-        summary="E-commerce lakehouse API: event ingestion and recommendations.",
+        summary="E-commerce lakehouse API: event ingestion, recommendations, KPIs and a dashboard.",
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
@@ -31,6 +31,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     _publish_event_schema(api)
     api.include_router(events.router, prefix="/api")
     api.include_router(recommendations.router, prefix="/api")
+    api.include_router(kpis.router, prefix="/api")
+    api.include_router(dashboard.router, prefix="/api")
     api.include_router(health.router, prefix="/api")
 
     @api.exception_handler(StarletteHTTPException)

@@ -205,14 +205,32 @@ def test_the_module_outputs_the_dev_endpoint_and_the_job_folder() -> None:
 # -- azure.yaml: the Synapse data-plane roles after provisioning ------------------------
 
 
-def test_azd_runs_the_synapse_role_script_after_provisioning() -> None:
+def test_azd_runs_the_synapse_scripts_after_provisioning() -> None:
     hooks = yaml.safe_load((ROOT / "azure.yaml").read_text())["hooks"]
     script = ROOT / hooks["postprovision"]["run"]
 
     assert hooks["postprovision"]["shell"] == "sh"
-    assert script == INFRA / "scripts" / "synapse-roles.sh"
-    assert script.stat().st_mode & 0o111
+    assert script == INFRA / "scripts" / "postprovision.sh"
+    for name in ("postprovision.sh", "synapse-roles.sh", "synapse-sql.sh"):
+        assert (INFRA / "scripts" / name).stat().st_mode & 0o111, name
     assert hooks["postdeploy"]["run"] == "./infra/scripts/subscribe-uploads.sh"
+
+
+def test_the_serverless_views_read_the_lake_as_the_workspace_identity() -> None:
+    """infra/synapse/sql/ reads the lake through a credential of the workspace's managed
+    identity: the Bicep gives that identity a data role on the lake account (reading needs
+    Storage Blob Data Reader; the Spark job's Contributor includes it)."""
+    data_source = (INFRA / "synapse" / "sql" / "02-data-source.sql").read_text()
+    configs = [resource["config"] for resource in resources(
+        "app/synapse.bicep", "Microsoft.Authorization/roleAssignments").values()]
+    [on_lake] = [config for config in (config.get("config", config) for config in configs)
+                 if config["scope"] == "lakeStorage"]
+
+    assert "WITH IDENTITY = 'Managed Identity'" in data_source
+    assert on_lake["properties"]["principalId"] == accessor("workspace", "identity",
+                                                           "principalId")
+    role = on_lake["properties"]["roleDefinitionId"]["function"]["parameters"]
+    assert role["resource_name_1"] == "storageBlobDataContributor"
 
 
 def _run_script(tmp_path: Path, environment: dict[str, str], assigned: str = "0"
@@ -258,3 +276,68 @@ def test_the_role_script_assigns_each_role_once(tmp_path: Path, assigned: str,
     expected = [call for pair in zip(lists, creates, strict=True)
                 for call in (pair if created else pair[:1])]
     assert calls == expected
+
+
+def _run_hook(tmp_path: Path, script: str, environment: dict[str, str], shoplake: bool = True
+              ) -> tuple[int, str, list[str]]:
+    """An infra/scripts hook, from the project root as azd runs it, with stand-ins for `az`
+    and `shoplake` that log their arguments (`shoplake` only when `shoplake` is true)."""
+    log = tmp_path / "calls.log"
+    tools = tmp_path / "bin"
+    tools.mkdir(exist_ok=True)
+    for name in ("az", "shoplake") if shoplake else ("az",):
+        tool = tools / name
+        tool.write_text(f'#!/bin/sh\necho "{name} $*" >> "$CALLS_LOG"\n'
+                        'case "$*" in *"assignment list"*) echo 0;; esac\n')
+        tool.chmod(0o755)
+    done = subprocess.run(
+        ["sh", str(INFRA / "scripts" / script)], capture_output=True, text=True, timeout=30,
+        check=False, cwd=tmp_path,  # no .venv there: the command comes from PATH
+        env={"PATH": f"{tools}:/usr/bin:/bin", "CALLS_LOG": str(log), **environment})
+    calls = log.read_text().splitlines() if log.exists() else []
+    return done.returncode, done.stdout + done.stderr, calls
+
+
+SYNAPSE_ON = {"SYNAPSE_WORKSPACE_NAME": "synwabc", "AZURE_ENV_NAME": "dev",
+              "AZURE_FUNCTION_IDENTITY_PRINCIPAL_ID": "0000-app",
+              "SYNAPSE_ENDPOINT": "https://synwabc.dev.azuresynapse.net",
+              "LAKE_URL": "abfss://lake@stlake.dfs.core.windows.net/shoplake"}
+
+
+def test_the_sql_script_creates_the_views_and_the_pbids_file(tmp_path: Path) -> None:
+    code, output, calls = _run_hook(tmp_path, "synapse-sql.sh", SYNAPSE_ON)
+
+    assert code == 0, output
+    assert calls == ["shoplake synapse sql", "shoplake synapse pbids .azure/dev/shoplake.pbids"]
+
+
+def test_the_sql_script_is_a_no_op_with_synapse_off(tmp_path: Path) -> None:
+    code, output, calls = _run_hook(tmp_path, "synapse-sql.sh", {"SYNAPSE_WORKSPACE_NAME": ""})
+
+    assert (code, calls) == (0, [])
+    assert "Synapse is off" in output
+
+
+def test_the_sql_script_says_how_to_install_shoplake(tmp_path: Path) -> None:
+    code, output, calls = _run_hook(tmp_path, "synapse-sql.sh", SYNAPSE_ON, shoplake=False)
+
+    assert (code, calls) == (1, [])
+    assert "the shoplake command is not installed (make installs it in .venv)" in output
+
+
+def test_the_postprovision_hook_assigns_the_roles_then_creates_the_views(
+        tmp_path: Path) -> None:
+    code, output, calls = _run_hook(tmp_path, "postprovision.sh", SYNAPSE_ON)
+
+    assert code == 0, output
+    assert [call.split()[0] for call in calls] == ["az"] * 4 + ["shoplake"] * 2
+    assert calls[-2:] == ["shoplake synapse sql",
+                          "shoplake synapse pbids .azure/dev/shoplake.pbids"]
+
+
+def test_the_postprovision_hook_stops_when_a_step_fails(tmp_path: Path) -> None:
+    code, _, calls = _run_hook(tmp_path, "postprovision.sh",
+                               {**SYNAPSE_ON, "AZURE_FUNCTION_IDENTITY_PRINCIPAL_ID": ""})
+
+    assert code != 0
+    assert calls == []

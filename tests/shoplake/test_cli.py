@@ -349,6 +349,9 @@ def test_demo_runs_end_to_end_as_the_installed_command(tmp_path: Path) -> None:
     assert (tmp_path / "lake" / "raw" / "events").is_dir()
     assert (tmp_path / "lake" / "curated" / "fact_sales" / "_delta_log").is_dir()
     assert len(list((tmp_path / "out").glob("orders-*.csv"))) == 3
+    page = tmp_path / "out" / "dashboard.html"
+    assert f"dashboard: {page}" in " ".join(done.stderr.split())
+    assert '"snapshot":{"written_at"' in page.read_text()
 
 
 @pytest.mark.slow

@@ -48,6 +48,7 @@ from shoplake.synapse_deploy import (
 )
 from tests.support.azurite import Azurite
 from tests.support.cli import SHOPLAKE_COMMAND
+from tests.support.cli import run_main as run_shoplake
 from tests.support.paths import ROOT
 from tests.support.synapse import FakeSynapse, FixedCredential, fake_synapse
 
@@ -275,7 +276,9 @@ def test_the_package_data_files_are_pyproject_s() -> None:
     data = pyproject["tool"]["setuptools"]["package-data"]
 
     assert sorted(PACKAGE_DATA) == sorted(f"shared/{pattern}" for pattern in data["shared"])
-    assert set(data) == {"shared"}
+    # shoplake's are the dashboard's page and chart library: the Spark job serves no page.
+    assert set(data) == {"shared", "shoplake"}
+    assert all(pattern.startswith("dashboard/") for pattern in data["shoplake"])
 
 
 def _job_package(tmp_path: Path, spark_job: str) -> Path:
@@ -499,13 +502,8 @@ def test_dry_run_prints_what_would_be_published_and_contacts_nothing() -> None:
 def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *arguments: str,
              **environment: str) -> tuple[int | str | None, str, str]:
     """`shoplake synapse deploy ARGUMENTS` in this process: (exit code, stdout, stderr)."""
-    for name, value in {"LAKE_URL": LAKE, "SYNAPSE_JOB_FOLDER": FOLDER, **environment}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr("sys.argv", ["shoplake", "synapse", "deploy", *arguments])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    output = capsys.readouterr()
-    return exit_info.value.code, output.out, output.err
+    return run_shoplake(monkeypatch, capsys, ["synapse", "deploy", *arguments],
+                        {"LAKE_URL": LAKE, "SYNAPSE_JOB_FOLDER": FOLDER, **environment})
 
 
 def test_dry_run_as_text_names_the_artifacts_and_the_package(

@@ -4,14 +4,19 @@ tables of two lakes compared."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
+from shared.batch.ingest import upload_file
+from shared.batch.mapping import load_mapping
+from shared.events.ingest import EventBatch
 from shared.lake import Lake
 from shared.settings import Settings
-from shared.simulator import ShopConfig, SimulatedDay, SimulatedShop
+from shared.simulator import ShopConfig, SimulatedDay, SimulatedShop, simulate_shop
+from shared.warehouse import refresh
 from shared.warehouse.specs import CATALOG, Catalog
 from shoplake.feed import ShopFeed
 from shoplake.services import Services
@@ -37,6 +42,29 @@ class FedShop:
 SMALL_SHOP = ShopConfig(seed=5, start=date(2026, 10, 1), days=8, products=60, customers=300,
                         sessions_per_day=120, return_rate=0.3, segment_change_share=0.3,
                         country_change_share=0.1)
+
+
+POISON = [b"not json", b'{"event_type": "teleport"}', b"{}"]
+POISON_AT = datetime(2026, 10, 3, 12)
+BAD_ORDER_LINE = '"O-BAD-1",1,"2026-10-04T10:00:00Z","C00001","P00001",lots,9.99,"GBP","sale"\n'
+
+
+def build_kpi_lake(root: Path) -> Path:
+    """The small shop delivered whole, with a few poison events and an export with a damaged
+    line, refreshed: every KPI has rows, ingest health has quarantines of both kinds."""
+    lake = Lake.open(str(root / "lake"))
+    shop = simulate_shop(SMALL_SHOP)
+    fed = fed_shop(lake, shop, list(shop.days()), root / "exports")
+    fed.deliver(1, len(fed.days))
+    fed.feed.services.ingest(EventBatch(
+        "eventhub", "9", POISON, np.arange(len(POISON), dtype=np.int64),
+        np.full(len(POISON), np.datetime64(POISON_AT, "us"))))
+    damaged = root / "exports" / "orders-damaged.csv"
+    first_export = sorted((root / "exports").glob("orders-*.csv"))[0]
+    damaged.write_text(first_export.read_text() + BAD_ORDER_LINE)
+    upload_file(lake, damaged, load_mapping("shop_orders"))
+    refresh(lake)
+    return root / "lake"
 
 
 def fed_shop(lake: Lake, shop: SimulatedShop, days: list[SimulatedDay],

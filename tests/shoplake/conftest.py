@@ -1,4 +1,4 @@
-"""A simulated shop's lake, refreshed and trained once per session, for the API's tests.
+"""A simulated shop's lake, refreshed and trained once per session (the API, the dashboard).
 
 The same shop and training time as tests/model (whose fixtures this folder cannot see); the
 champion is EASE, whose scores depend on every item of a profile, so a live event visibly

@@ -1,0 +1,250 @@
+"""Answer KPI queries from the curated Delta tables, cached per table version.
+
+Each table a KPI reads is loaded into an in-process DuckDB once per Delta version (from its
+live files) and kept there; every request first brings the tables it reads up to their
+latest version (`update_incremental`: the new log entries only), so a refresh is seen by the
+next request, and an answer is cached under the versions it was computed from, so nothing is
+read or computed again while nothing changed. A table that does not exist yet reads as empty.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import orjson
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+
+from shared.analytics.ingest_log import IngestLog
+from shared.analytics.specs import INGEST_LOG, KPIS, KpiSpec
+from shared.lake import Lake
+from shared.warehouse.specs import CATALOG
+
+CACHED_ANSWERS = 512
+DIMENSIONS = ("dim_date", "dim_product")
+"""Read by every request: the data's first and last day, and the categories."""
+
+
+@dataclass(frozen=True)
+class KpiFilters:
+    date_from: date | None = None
+    date_to: date | None = None
+    category: str | None = None
+    limit: int | None = None
+
+    def given(self) -> list[str]:
+        """The filters set, by their names in the API."""
+        names = {"date_from": "from", "date_to": "to", "category": "category", "limit": "limit"}
+        return [name for field, name in names.items() if getattr(self, field) is not None]
+
+
+class KpiError(ValueError):
+    """A request the KPIs cannot answer; `problems` are (where, what) pairs, `valid` says
+    what would have been accepted."""
+
+    def __init__(self, message: str, problems: list[tuple[str, str]],
+                 valid: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.problems = problems
+        self.valid = valid
+
+
+class KpiReader:
+    """One lake's KPIs; safe to share between threads (requests take turns)."""
+
+    def __init__(self, lake: Lake, kpis: dict[str, KpiSpec] = KPIS,
+                 cached_answers: int = CACHED_ANSWERS) -> None:
+        self.lake = lake
+        self.kpis = kpis
+        self._con = duckdb.connect()
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._lock = threading.Lock()
+        self._deltas: dict[str, DeltaTable] = {}
+        self._loaded: dict[str, object] = {}  # table -> the version in DuckDB
+        self._ingest = IngestLog(lake)
+        self._answers: OrderedDict[tuple, bytes] = OrderedDict()
+        self._cached_answers = cached_answers
+
+    def close(self) -> None:
+        self._con.close()
+
+    # -- answers ----------------------------------------------------------------------
+
+    def overview(self) -> bytes:
+        """The KPIs, the categories and the data's first and last day, as JSON."""
+        with self._lock:
+            versions = self._sync(DIMENSIONS)
+            return self._cached(("overview", versions), lambda: {
+                "kpis": [_describe(spec) for spec in self.kpis.values()],
+                "categories": self._categories(),
+                "dates": self._extent(),
+                "periods": periods(self._extent()),
+                "as_of": dict(zip(DIMENSIONS, versions, strict=True)),
+            })
+
+    def answer(self, name: str, filters: KpiFilters) -> bytes:
+        """The KPI's rows for the filters, as JSON; KpiError when either is not valid."""
+        spec = self.kpis.get(name)
+        if spec is None:
+            raise KpiError(f"there is no KPI {name!r}", [("path.name", "unknown KPI")],
+                           {"kpis": sorted(self.kpis)})
+        tables = tuple(dict.fromkeys((*DIMENSIONS, *spec.reads)))
+        with self._lock:
+            versions = self._sync(tables)
+            resolved = self._resolve(spec, filters)
+            return self._cached((name, resolved, versions), lambda: {
+                "kpi": name,
+                "title": spec.title,
+                "filters": {"from": resolved.date_from, "to": resolved.date_to,
+                            "category": resolved.category, "limit": resolved.limit},
+                "as_of": dict(zip(tables, versions, strict=True)),
+                "rows": self._rows(spec, resolved),
+            })
+
+    def _cached(self, key: tuple, compute: Any) -> bytes:
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = orjson.dumps(compute(), default=_json_default)
+            self._answers[key] = answer
+            if len(self._answers) > self._cached_answers:
+                self._answers.popitem(last=False)
+        else:
+            self._answers.move_to_end(key)
+        return answer
+
+    def _resolve(self, spec: KpiSpec, filters: KpiFilters) -> KpiFilters:
+        """The filters checked against the KPI and the data, with defaults filled in."""
+        problems = [(f"query.{name}", f"{spec.name} takes no {name} filter")
+                    for name in filters.given() if name not in spec.filters]
+        categories = self._categories()
+        if filters.category is not None and filters.category not in categories:
+            problems.append(("query.category", f"no category {filters.category!r}"))
+        if spec.limit and filters.limit is not None and not (
+                1 <= filters.limit <= spec.limit.max):
+            problems.append(("query.limit", f"limit is between 1 and {spec.limit.max}"))
+        extent = self._extent()
+        first = filters.date_from or _day(extent["first"]) or _today()
+        last = filters.date_to or _day(extent["last"]) or _today()
+        if first > last:
+            problems.append(("query.from", f"from ({first}) is after to ({last})"))
+        elif (first - date.min).days <= (last - first).days:  # the previous period: before year 1
+            problems.append(("query.from", "too early: the previous period, of the same "
+                                            "length, would start before year 1"))
+        if problems:
+            raise KpiError(f"{spec.name}: the filters are not valid", problems, {
+                "filters": list(spec.filters), "categories": categories,
+                "dates": extent, **({"limit": spec.limit.model_dump()} if spec.limit else {})})
+        limit = (filters.limit or spec.limit.default) if spec.limit else None
+        return replace(filters, date_from=first, date_to=last, limit=limit)
+
+    def _rows(self, spec: KpiSpec, filters: KpiFilters) -> list[dict[str, Any]]:
+        days = (filters.date_to - filters.date_from).days + 1
+        values = {"date_from": filters.date_from, "date_to": filters.date_to,
+                  "previous_from": filters.date_from - timedelta(days=days),
+                  "previous_to": filters.date_from - timedelta(days=1),
+                  "category": filters.category, "limit": filters.limit}
+        return self._con.sql(spec.sql, params={p: values[p] for p in spec.parameters}
+                             ).to_arrow_table().to_pylist()
+
+    def _categories(self) -> list[str]:
+        return [row[0] for row in self._con.execute(
+            "SELECT DISTINCT category FROM dim_product WHERE category IS NOT NULL"
+            " ORDER BY category").fetchall()]
+
+    def _extent(self) -> dict[str, str | None]:
+        ((first, last),) = self._con.execute("SELECT MIN(date), MAX(date) FROM dim_date"
+                                             ).fetchall()
+        return {"first": first and first.isoformat(), "last": last and last.isoformat()}
+
+    # -- tables -----------------------------------------------------------------------
+
+    def _sync(self, names: tuple[str, ...]) -> tuple:
+        """Bring each named table to its latest version in DuckDB; their versions."""
+        return tuple(self._sync_one(name) for name in names)
+
+    def _sync_one(self, name: str) -> object:
+        if name == INGEST_LOG:
+            rows = self._ingest.table()
+            version: object = self._ingest.generation
+        else:
+            delta = self._delta(name)
+            version = -1 if delta is None else delta.version()
+            rows = None
+        if self._loaded.get(name) == version:
+            return version
+        if name == INGEST_LOG:
+            self._load(name, rows)
+        elif delta is None:
+            self._load(name, CATALOG.schemas[name].empty_table())
+        else:
+            self._load(name, delta.to_pyarrow_dataset())
+        self._loaded[name] = version
+        return version
+
+    def _delta(self, name: str) -> DeltaTable | None:
+        delta = self._deltas.get(name)
+        if delta is not None:
+            delta.update_incremental()
+            return delta
+        spec = CATALOG[name]
+        try:
+            delta = self._deltas[name] = self.lake.table(spec.zone, spec.table)
+        except TableNotFoundError:
+            return None
+        return delta
+
+    def _load(self, name: str, rows: Any) -> None:
+        self._con.register("incoming", rows)
+        try:
+            self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM incoming")
+        finally:
+            self._con.unregister("incoming")
+
+
+def periods(extent: dict[str, str | None], months: int = 12) -> list[dict[str, str]]:
+    """Periods to pick from, ending on the data's last day: the last 7, 28 and 90 days (those
+    the data covers), its latest `months` calendar months, and all of it."""
+    first, last = _day(extent["first"]), _day(extent["last"])
+    if first is None or last is None:
+        return []
+    found = [{"label": f"Last {days} days", "from": (last - timedelta(days=days - 1)).isoformat(),
+              "to": last.isoformat()}
+             for days in (7, 28, 90) if (last - first).days + 1 >= days]
+    month = last.replace(day=1)
+    for _ in range(months):
+        if month < first.replace(day=1):
+            break
+        end = min(last, (month + timedelta(days=32)).replace(day=1) - timedelta(days=1))
+        found.append({"label": month.strftime("%B %Y"), "from": max(month, first).isoformat(),
+                      "to": end.isoformat()})
+        month = (month - timedelta(days=1)).replace(day=1)
+    found.append({"label": "All time", "from": first.isoformat(), "to": last.isoformat()})
+    return found
+
+
+def _describe(spec: KpiSpec) -> dict[str, Any]:
+    return {"name": spec.name, "title": spec.title, "description": spec.description,
+            "filters": list(spec.filters),
+            "limit": spec.limit.model_dump() if spec.limit else None,
+            "columns": spec.columns}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+

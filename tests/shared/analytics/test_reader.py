@@ -1,0 +1,91 @@
+"""The KPI reader: answers cached per table version, filters checked against the data."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+
+import orjson
+import pytest
+
+from shared.analytics import KPIS, KpiError, KpiFilters, KpiReader
+from shared.lake import Lake, Zone
+from shared.warehouse import refresh
+from tests.support.shops import SMALL_SHOP
+
+
+def test_every_kpi_answers_the_columns_its_spec_describes(reader: KpiReader) -> None:
+    for name, spec in KPIS.items():
+        rows = orjson.loads(reader.answer(name, KpiFilters()))["rows"]
+        assert rows, name
+        assert list(rows[0]) == list(spec.columns) == list(spec.example), name
+
+
+def test_an_unchanged_lake_is_answered_from_the_cache(reader: KpiReader) -> None:
+    first = reader.answer("top_products", KpiFilters(limit=5))
+    assert reader.answer("top_products", KpiFilters(limit=5)) is first
+    assert reader.answer("top_products", KpiFilters(limit=4)) is not first
+
+
+def test_a_refresh_is_seen_by_the_next_request(lake_copy: Lake) -> None:
+    reader = KpiReader(lake_copy)
+    before = orjson.loads(reader.answer("revenue_by_category", KpiFilters()))
+    table = lake_copy.table(Zone.CURATED, "kpi_revenue_by_category_day")
+    table.delete(f"order_date = '{before['rows'][0]['order_date']}'")
+    after = orjson.loads(reader.answer("revenue_by_category", KpiFilters()))
+    assert after["as_of"]["kpi_revenue_by_category_day"] == (
+        before["as_of"]["kpi_revenue_by_category_day"] + 1)
+    assert len(after["rows"]) < len(before["rows"])
+    refresh(lake_copy, full=True)
+    assert orjson.loads(reader.answer("revenue_by_category", KpiFilters()))["rows"] == (
+        before["rows"])
+
+
+def test_a_table_not_built_yet_reads_as_empty(lake_copy: Lake) -> None:
+    shutil.rmtree(lake_copy.path(Zone.CURATED, "kpi_new_vs_returning_day"))
+    answer = orjson.loads(KpiReader(lake_copy).answer("new_vs_returning", KpiFilters()))
+    assert answer["rows"] == []
+    assert answer["as_of"]["kpi_new_vs_returning_day"] == -1
+
+
+def test_an_empty_lake_has_no_periods_and_empty_answers(local_lake: Lake) -> None:
+    reader = KpiReader(local_lake)
+    overview = orjson.loads(reader.overview())
+    assert overview["periods"] == [] and overview["categories"] == []
+    assert orjson.loads(reader.answer("top_products", KpiFilters()))["rows"] == []
+
+
+def test_the_periods_end_on_the_last_day_of_data(reader: KpiReader) -> None:
+    overview = orjson.loads(reader.overview())
+    last = SMALL_SHOP.start + timedelta(days=SMALL_SHOP.days - 1)
+    assert overview["dates"] == {"first": str(SMALL_SHOP.start), "last": str(last)}
+    assert [p["label"] for p in overview["periods"]] == ["Last 7 days", "October 2026",
+                                                         "All time"]
+    assert overview["periods"][0] == {"label": "Last 7 days",
+                                      "from": str(last - timedelta(days=6)), "to": str(last)}
+
+
+@pytest.mark.parametrize(("name", "filters", "where"), [
+    ("nope", KpiFilters(), "path.name"),
+    ("conversion_funnel", KpiFilters(category="Garden"), "query.category"),
+    ("headline", KpiFilters(limit=3), "query.limit"),
+    ("top_products", KpiFilters(limit=101), "query.limit"),
+    ("top_products", KpiFilters(category="No such"), "query.category"),
+    ("headline", KpiFilters(date(2026, 10, 5), date(2026, 10, 4)), "query.from"),
+    ("headline", KpiFilters(date(1, 1, 2), date(9999, 1, 1)), "query.from"),
+    ("top_products", KpiFilters(date(1, 1, 1), date(1, 1, 1)), "query.from"),
+])
+def test_what_cannot_be_answered_says_what_would_be(reader: KpiReader, name: str,
+                                                    filters: KpiFilters, where: str) -> None:
+    with pytest.raises(KpiError) as raised:
+        reader.answer(name, filters)
+    assert [w for w, _ in raised.value.problems] == [where]
+    assert raised.value.valid
+
+
+def test_dates_outside_the_data_answer_nothing_rather_than_fail(reader: KpiReader) -> None:
+    answer = orjson.loads(reader.answer("revenue_by_category",
+                                        KpiFilters(date(2001, 1, 1), date(2001, 1, 31))))
+    assert answer["rows"] == []
+    headline = orjson.loads(reader.answer("headline", KpiFilters(date(1, 1, 2), date(1, 1, 2))))
+    assert {row["metric"]: row["value"] for row in headline["rows"]}["orders"] == 0
