@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import orjson
 from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from shared.analytics.ingest_log import IngestLog
 from shared.analytics.specs import INGEST_LOG, KPIS, KpiSpec
@@ -190,8 +190,11 @@ class KpiReader:
     def _delta(self, name: str) -> DeltaTable | None:
         delta = self._deltas.get(name)
         if delta is not None:
-            delta.update_incremental()
-            return delta
+            try:
+                delta.update_incremental()
+                return delta
+            except (DeltaError, OSError):  # gone, or rebuilt from scratch: open it anew
+                del self._deltas[name]
         spec = CATALOG[name]
         try:
             delta = self._deltas[name] = self.lake.table(spec.zone, spec.table)

@@ -130,7 +130,7 @@
     chart("chart-products", {
       tooltip: { trigger: "item", confine: true, formatter: (p) => {
         const row = rows[p.dataIndex];
-        return (row.name || row.product_id) + " (" + row.product_id + ", " + row.category + ")<br>"
+        return escape(row.name || row.product_id) + " (" + escape(row.product_id) + ", " + escape(row.category) + ")<br>"
           + "net revenue " + money.format(row.net_revenue) + "<br>" + number.format(row.units_sold) + " units, "
           + number.format(row.orders) + " orders";
       } },

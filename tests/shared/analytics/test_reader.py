@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import shutil
 from datetime import date, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
 
 from shared.analytics import KPIS, KpiError, KpiFilters, KpiReader
 from shared.lake import Lake, Zone
+from shared.simulator import simulate_shop
 from shared.warehouse import refresh
-from tests.support.shops import SMALL_SHOP
+from tests.support.shops import SMALL_SHOP, fed_shop
+
+
+@pytest.fixture(scope="module")
+def small_shop_days() -> tuple:
+    shop = simulate_shop(SMALL_SHOP)
+    return shop, list(shop.days())
 
 
 def test_every_kpi_answers_the_columns_its_spec_describes(reader: KpiReader) -> None:
@@ -89,3 +97,27 @@ def test_dates_outside_the_data_answer_nothing_rather_than_fail(reader: KpiReade
     assert answer["rows"] == []
     headline = orjson.loads(reader.answer("headline", KpiFilters(date(1, 1, 2), date(1, 1, 2))))
     assert {row["metric"]: row["value"] for row in headline["rows"]}["orders"] == 0
+
+
+def test_a_table_removed_under_the_reader_is_not_a_server_error(lake_copy: Lake) -> None:
+    reader = KpiReader(lake_copy)
+    before = reader.answer("new_vs_returning", KpiFilters())
+    shutil.rmtree(lake_copy.path(Zone.CURATED, "kpi_new_vs_returning_day"))
+    assert reader.answer("new_vs_returning", KpiFilters()) == before  # what it last read
+
+
+def test_kpis_on_an_azure_lake_follow_its_refreshes(azurite_lake: Lake, tmp_path: Path,
+                                                    small_shop_days: tuple) -> None:
+    fed = fed_shop(azurite_lake, *small_shop_days, tmp_path / "exports")
+    fed.deliver(1, 2)
+    refresh(azurite_lake)
+    reader = KpiReader(azurite_lake)
+    ever = KpiFilters(date(2000, 1, 1), date(2100, 1, 1))  # uploads count on the day they land
+    first = orjson.loads(reader.answer("ingest_health", ever))
+    days = orjson.loads(reader.answer("new_vs_returning", KpiFilters()))["rows"]
+    assert len(days) == 2 and {r["source"] for r in first["rows"]} >= {"events", "order_lines"}
+    fed.deliver(3, 3)
+    refresh(azurite_lake)
+    assert len(orjson.loads(reader.answer("new_vs_returning", KpiFilters()))["rows"]) == 3
+    later = orjson.loads(reader.answer("ingest_health", ever))
+    assert sum(r["records"] for r in later["rows"]) > sum(r["records"] for r in first["rows"])
