@@ -35,6 +35,16 @@ $(ECHARTS): node_modules/.installed
 
 assets: $(ECHARTS)
 
+# Debian's Chromium, for the dashboard's browser test and bench (Playwright drives it and
+# downloads no browser of its own). Where apt cannot install it, those tests are skipped
+# and say why.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+	|| echo "make: could not install Debian's chromium (apt-get, as root): the browser" \
+		"tests will be skipped"
+
 demo: $(STAMP) $(ECHARTS)
 	$(VENV)/bin/shoplake demo
 
@@ -44,7 +54,7 @@ lint: $(STAMP)
 
 # The test session starts Azurite from node_modules on free ports and stops it afterwards;
 # then the Spark parity tests run again on each other Spark line.
-test: $(STAMP) node_modules/.installed $(ECHARTS) lint $(SPARK_STAMPS)
+test: $(STAMP) node_modules/.installed $(ECHARTS) $(CHROMIUM) lint $(SPARK_STAMPS)
 	$(PY) -m pytest
 	for line in $(SPARK_LINES); do \
 		SHOPLAKE_SPARK_LINE=$$line PYTHONPATH=.spark/$$line $(PY) -m pytest -m spark || exit 1; \
@@ -54,11 +64,12 @@ test: $(STAMP) node_modules/.installed $(ECHARTS) lint $(SPARK_STAMPS)
 test-fast: $(STAMP) $(ECHARTS) lint
 	$(PY) -m pytest -m "not slow and not azurite"
 
-bench: $(STAMP)
+bench: $(STAMP) $(ECHARTS) $(CHROMIUM)
 	$(PY) bench/ingest.py
 	$(PY) bench/refresh.py
 	$(PY) bench/recommend.py
 	$(PY) bench/spark.py
+	$(PY) bench/dashboard.py
 
 serve: $(STAMP) $(ECHARTS)
 	$(VENV)/bin/shoplake serve

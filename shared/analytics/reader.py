@@ -18,12 +18,15 @@ from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from shared.analytics.ingest_log import IngestLog
 from shared.analytics.specs import INGEST_LOG, KPIS, KpiSpec
 from shared.lake import Lake
+from shared.warehouse.engine import parquet_scan
+from shared.warehouse.sources import ParquetFiles, Rows, table_input
 from shared.warehouse.specs import CATALOG
 
 CACHED_ANSWERS = 512
@@ -183,7 +186,7 @@ class KpiReader:
         elif delta is None:
             self._load(name, CATALOG.schemas[name].empty_table())
         else:
-            self._load(name, delta.to_pyarrow_dataset())
+            self._load(name, table_input(self.lake, delta))
         self._loaded[name] = version
         return version
 
@@ -202,10 +205,18 @@ class KpiReader:
             return None
         return delta
 
-    def _load(self, name: str, rows: Any) -> None:
+    def _load(self, name: str, rows: Rows | pa.Table) -> None:
+        """The rows into DuckDB's memory: a local table's files through DuckDB's own Parquet
+        reader (several times faster), others as Arrow."""
+        replace_table = f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM "
+        if isinstance(rows, ParquetFiles) and rows.paths:
+            self._con.execute(replace_table + parquet_scan(rows))
+            return
+        if isinstance(rows, ParquetFiles):
+            rows = rows.schema.empty_table()
         self._con.register("incoming", rows)
         try:
-            self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM incoming")
+            self._con.execute(replace_table + "incoming")
         finally:
             self._con.unregister("incoming")
 

@@ -35,6 +35,16 @@ def key_table(keys: Iterable[str]) -> pa.Table:
     return pa.table({"key": pa.array(sorted(keys), pa.string())})
 
 
+def parquet_scan(files: ParquetFiles) -> str:
+    """DuckDB's `read_parquet(...)` of the files (at least one), partition columns typed."""
+    paths = ", ".join("'" + path.replace("'", "''") + "'" for path in files.paths)
+    options = "hive_partitioning = false"
+    if files.partitioning:
+        types = ", ".join(f"'{column}': '{kind}'" for column, kind in files.partitioning.items())
+        options = f"hive_partitioning = true, hive_types = {{{types}}}"
+    return f"read_parquet([{paths}], {options})"
+
+
 class SqlEngine(Protocol):
     """What a refresh session asks of an engine. SQL is DuckDB's dialect, whichever runs it;
     a name is bound or defined before the statements that read it."""
@@ -79,6 +89,8 @@ class DuckDBEngine:
         self._con = duckdb.connect()
         # Dates of timestamps are UTC dates, whatever the machine's zone.
         self._con.execute("SET TimeZone = 'UTC'")
+        # Progress bars of long queries would land in the output of whatever runs a refresh.
+        self._con.execute("SET enable_progress_bar = false")
         # Row order is never meaningful in these tables; not keeping it saves memory.
         self._con.execute("SET preserve_insertion_order = false")
         if threads:
@@ -104,13 +116,7 @@ class DuckDBEngine:
         if not files.paths:  # read_parquet needs at least one file
             self.bind(name, files.schema.empty_table())
             return
-        paths = ", ".join("'" + path.replace("'", "''") + "'" for path in files.paths)
-        options = "hive_partitioning = false"
-        if files.partitioning:
-            types = ", ".join(f"'{column}': '{kind}'"
-                              for column, kind in files.partitioning.items())
-            options = f"hive_partitioning = true, hive_types = {{{types}}}"
-        self.define(name, f"SELECT * FROM read_parquet([{paths}], {options})")
+        self.define(name, f"SELECT * FROM {parquet_scan(files)}")
 
     def define(self, name: str, sql: str, *, materialize: bool = False) -> None:
         """Name a query: a view, or (`materialize`) a temporary table read once and then

@@ -77,18 +77,30 @@
     }, option), { notMerge: true });
   }
 
+  // Every day of the answer's period, so that a day without data shows as a gap.
+  function daysOf(answer) {
+    const days = [];
+    for (let day = new Date(answer.filters.from + "T00:00:00Z"); day <= new Date(answer.filters.to + "T00:00:00Z");
+      day.setUTCDate(day.getUTCDate() + 1)) days.push(day.toISOString().slice(0, 10));
+    return days;
+  }
+
+  // A legend above the plot: room for it and for the axis names under it.
+  const LEGEND_GRID = { left: 8, right: 16, top: 56, bottom: 8, containLabel: true };
+
   function drawRevenue(answer) {
-    const dates = [...new Set(answer.rows.map((row) => row.order_date))];
+    const dates = daysOf(answer);
     const categories = [...new Set(answer.rows.map((row) => row.category))];
     const value = {};
     answer.rows.forEach((row) => { value[row.category + "|" + row.order_date] = row.net_revenue; });
     chart("chart-revenue", {
       legend: { type: "scroll", top: 0 },
+      grid: LEGEND_GRID,
       xAxis: { type: "category", data: dates, boundaryGap: false },
       yAxis: { ...VALUE_AXIS, name: "net revenue" },
       tooltip: { trigger: "axis", confine: true, valueFormatter: (v) => money.format(v) },
       series: categories.map((category) => ({
-        name: category, type: "line", stack: "revenue", areaStyle: {}, symbol: "circle", symbolSize: 4,
+        name: category, type: "line", stack: "revenue", areaStyle: {}, showSymbol: false,
         data: dates.map((day) => value[category + "|" + day] ?? 0),
       })),
     }, answer.rows.length > 0);
@@ -114,14 +126,16 @@
 
   function drawCustomers(answer) {
     const rows = answer.rows;
+    const days = daysOf(answer);
+    const byDay = Object.fromEntries(rows.map((row) => [row.order_date, row]));
+    const series = (name, column) => ({ name, type: "bar", stack: "customers",
+      data: days.map((day) => (byDay[day] ? byDay[day][column] : 0)) });
     chart("chart-customers", {
       legend: { top: 0 },
-      xAxis: { type: "category", data: rows.map((row) => row.order_date) },
+      grid: LEGEND_GRID,
+      xAxis: { type: "category", data: days },
       yAxis: { ...VALUE_AXIS, name: "customers" },
-      series: [
-        { name: "New", type: "bar", stack: "customers", data: rows.map((row) => row.new_customers) },
-        { name: "Returning", type: "bar", stack: "customers", data: rows.map((row) => row.returning_customers) },
-      ],
+      series: [series("New", "new_customers"), series("Returning", "returning_customers")],
     }, rows.length > 0);
   }
 
@@ -159,7 +173,7 @@
 
   function drawIngest(answer) {
     const rows = answer.rows;
-    const dates = [...new Set(rows.map((row) => row.received_date))];
+    const dates = daysOf(answer);
     const outcomes = [...new Set(rows.map((row) => row.outcome))].sort((a, b) => (a === "landed" ? -1 : b === "landed" ? 1 : a.localeCompare(b)));
     const count = {};
     let received = 0, landed = 0;
@@ -179,6 +193,7 @@
     // Quarantined records are a few per thousand: bars of their own, beside a line of landed.
     chart("chart-ingest", {
       legend: { type: "scroll", top: 0 },
+      grid: LEGEND_GRID,
       xAxis: { type: "category", data: dates },
       yAxis: [{ ...VALUE_AXIS, name: "quarantined" }, { ...VALUE_AXIS, name: "landed", splitLine: { show: false } }],
       series: outcomes.map((outcome) => outcome === "landed"
