@@ -8,6 +8,7 @@ depend on this module and not on each other.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import pyarrow as pa
@@ -82,9 +83,15 @@ ROW_REASONS = {
     "bad_number": "a quantity or other integer field is not a whole number",
     "bad_decimal": "a price is not a decimal number",
     "bad_timestamp": "a timestamp matches none of the mapping's formats",
+    "implausible_timestamp": "a timestamp before 1970 or after 2199: a placeholder such as "
+                             "0001-01-01 or 9999-12-31, not a moment",
     "bad_date": "a date matches none of the mapping's formats",
 }
 """Why a single row is quarantined (the rest of the file still lands)."""
+
+PLAUSIBLE_TIMESTAMPS = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+"""The moments an export's timestamps may take (from, until): a date far outside them would
+stretch the calendar, and every daily table and chart, across centuries."""
 
 
 LANDED_COLUMNS = [pa.field("source_file", pa.string(), nullable=False),

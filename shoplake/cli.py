@@ -345,7 +345,7 @@ def dashboard(
     services = Services(state.settings)
     try:
         path = write_dashboard(out, services.kpis, services.recommender)
-    except DashboardAssetsMissing as error:
+    except (DashboardAssetsMissing, OSError) as error:
         _print_error("cannot write the dashboard", error)
         raise typer.Exit(1) from None
     console.print(f"dashboard: {path.resolve()}")

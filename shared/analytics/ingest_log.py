@@ -33,6 +33,8 @@ LANDED = "landed"
 _FINAL_UPLOADS = ("landed", "rejected")  # queued and failed uploads have no outcome yet
 
 Outcomes = list[tuple[date, str, str, int]]
+MAX_COUNT = 2**40
+"""More records than any batch or file holds: a count beyond it is damage."""
 
 
 @dataclass(frozen=True)
@@ -93,13 +95,23 @@ class IngestLog:
 
 
 def _outcomes(day: date | None, source: str, record: dict[str, Any]) -> Outcomes:
-    landed, reasons = record.get("landed"), record.get("reasons")
-    if day is None or not isinstance(landed, int) or not isinstance(reasons, dict):
+    """A record's counts; none for a record whose counts are not counts or do not add up
+    (received = landed + quarantined, by reason): it is damaged, and its next write mends it."""
+    received, landed, reasons = (record.get(k) for k in ("received", "landed", "reasons"))
+    if day is None or not isinstance(reasons, dict):
+        return []
+    counts = [landed, *reasons.values()]
+    if not all(_is_count(n) for n in (received, *counts)) or sum(counts) != received:
         return []
     found = [(day, source, LANDED, landed)] if landed else []
     found += [(day, source, str(reason), count) for reason, count in sorted(reasons.items())
-              if isinstance(count, int) and count]
+              if count]
     return found
+
+
+def _is_count(value: object) -> bool:
+    # JSON's true is a Python bool, and bool is an int: not a count.
+    return type(value) is int and 0 <= value <= MAX_COUNT
 
 
 def _event_day(record: dict[str, Any]) -> date | None:
@@ -107,7 +119,9 @@ def _event_day(record: dict[str, Any]) -> date | None:
     folder of their quarantine file (the received date) or of their first raw file."""
     if isinstance(record.get("received_date"), str):
         return _iso_date(record["received_date"])
-    files = " ".join(path for path in record.get("files", []) if isinstance(path, str))
+    files = record.get("files")
+    files = " ".join(path for path in files if isinstance(path, str)) if isinstance(
+        files, list) else ""
     for folder in ("received_date", "event_date"):
         days = sorted(re.findall(rf"{folder}=(\d{{4}}-\d{{2}}-\d{{2}})/", files))
         if days:

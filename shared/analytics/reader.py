@@ -9,7 +9,9 @@ read or computed again while nothing changed. A table that does not exist yet re
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -22,14 +24,22 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from shared.analytics.ingest_log import IngestLog
+from shared.analytics.ingest_log import INGEST_LOG_SCHEMA, IngestLog
 from shared.analytics.specs import INGEST_LOG, KPIS, KpiSpec
 from shared.lake import Lake
 from shared.warehouse.engine import parquet_scan
 from shared.warehouse.sources import ParquetFiles, Rows, table_input
 from shared.warehouse.specs import CATALOG
 
+logger = logging.getLogger("shoplake.kpis")
+
 CACHED_ANSWERS = 512
+CACHED_BYTES = 64 * 1024 * 1024
+"""The answer cache's bounds: entries, and bytes of JSON."""
+REOPEN_AFTER_S = 60.0
+"""A table is opened anew at least this often: a table removed and written again from
+version 0 is then read within a minute (following the log from the old version would not
+see it)."""
 DIMENSIONS = ("dim_date", "dim_product")
 """Read by every request: the data's first and last day, and the categories."""
 
@@ -68,10 +78,11 @@ class KpiReader:
         self._con = duckdb.connect()
         self._con.execute("SET TimeZone = 'UTC'")
         self._lock = threading.Lock()
-        self._deltas: dict[str, DeltaTable] = {}
+        self._deltas: dict[str, tuple[DeltaTable, float]] = {}  # table -> (it, opened at)
         self._loaded: dict[str, object] = {}  # table -> the version in DuckDB
         self._ingest = IngestLog(lake)
         self._answers: OrderedDict[tuple, bytes] = OrderedDict()
+        self._cached_bytes = 0
         self._cached_answers = cached_answers
 
     def close(self) -> None:
@@ -112,13 +123,15 @@ class KpiReader:
 
     def _cached(self, key: tuple, compute: Any) -> bytes:
         answer = self._answers.get(key)
-        if answer is None:
-            answer = orjson.dumps(compute(), default=_json_default)
-            self._answers[key] = answer
-            if len(self._answers) > self._cached_answers:
-                self._answers.popitem(last=False)
-        else:
+        if answer is not None:
             self._answers.move_to_end(key)
+            return answer
+        answer = orjson.dumps(compute(), default=_json_default)
+        self._answers[key] = answer
+        self._cached_bytes += len(answer)
+        while len(self._answers) > self._cached_answers or (
+                self._cached_bytes > CACHED_BYTES and len(self._answers) > 1):
+            self._cached_bytes -= len(self._answers.popitem(last=False)[1])
         return answer
 
     def _resolve(self, spec: KpiSpec, filters: KpiFilters) -> KpiFilters:
@@ -136,9 +149,6 @@ class KpiReader:
         last = filters.date_to or _day(extent["last"]) or _today()
         if first > last:
             problems.append(("query.from", f"from ({first}) is after to ({last})"))
-        elif (first - date.min).days <= (last - first).days:  # the previous period: before year 1
-            problems.append(("query.from", "too early: the previous period, of the same "
-                                            "length, would start before year 1"))
         if problems:
             raise KpiError(f"{spec.name}: the filters are not valid", problems, {
                 "filters": list(spec.filters), "categories": categories,
@@ -147,10 +157,12 @@ class KpiReader:
         return replace(filters, date_from=first, date_to=last, limit=limit)
 
     def _rows(self, spec: KpiSpec, filters: KpiFilters) -> list[dict[str, Any]]:
-        days = (filters.date_to - filters.date_from).days + 1
-        values = {"date_from": filters.date_from, "date_to": filters.date_to,
-                  "previous_from": filters.date_from - timedelta(days=days),
-                  "previous_to": filters.date_from - timedelta(days=1),
+        first, last = filters.date_from, filters.date_to
+        # The period of the same length just before, as much of it as the calendar has.
+        before = min((last - first).days + 1, (first - date.min).days)
+        values = {"date_from": first, "date_to": last,
+                  "previous_from": first - timedelta(days=before) if before else None,
+                  "previous_to": first - timedelta(days=1) if before else None,
                   "category": filters.category, "limit": filters.limit}
         return self._con.sql(spec.sql, params={p: values[p] for p in spec.parameters}
                              ).to_arrow_table().to_pylist()
@@ -174,51 +186,76 @@ class KpiReader:
     def _sync_one(self, name: str) -> object:
         if name == INGEST_LOG:
             rows = self._ingest.table()
-            version: object = self._ingest.generation
-        else:
-            delta = self._delta(name)
-            version = -1 if delta is None else delta.version()
-            rows = None
-        if self._loaded.get(name) == version:
-            return version
-        if name == INGEST_LOG:
-            self._load(name, rows)
-        elif delta is None:
-            self._load(name, CATALOG.schemas[name].empty_table())
-        else:
-            self._load(name, table_input(self.lake, delta))
-        self._loaded[name] = version
-        return version
+            if self._loaded.get(name) != self._ingest.generation:
+                self._load(name, rows, INGEST_LOG_SCHEMA)
+                self._loaded[name] = self._ingest.generation
+            return self._loaded[name]
+        schema = CATALOG.schemas[name]
+        for _attempt in range(2):
+            try:
+                delta = self._delta(name)
+                version = -1 if delta is None else delta.version()
+                if self._loaded.get(name) != version:
+                    self._load(name, schema.empty_table() if delta is None
+                               else table_input(self.lake, delta), schema)
+                    self._loaded[name] = version
+                return version
+            except (DeltaError, OSError, duckdb.Error) as error:
+                self._deltas.pop(name, None)  # opened anew for the second attempt
+                failure = error
+        # A damaged table (a corrupt commit, a missing file) is no reason to fail every
+        # answer that reads it: keep what was read last, or read it as empty.
+        logger.warning("cannot read %s (%s): answering with %s", name, failure,
+                       "its last version read" if name in self._loaded else "no rows")
+        if name not in self._loaded:
+            self._load(name, schema.empty_table(), schema)
+            self._loaded[name] = -1
+        return self._loaded[name]
 
     def _delta(self, name: str) -> DeltaTable | None:
-        delta = self._deltas.get(name)
-        if delta is not None:
+        """The table at its latest version; None when it does not exist (yet)."""
+        opened = self._deltas.get(name)
+        if opened is not None and time.monotonic() - opened[1] < REOPEN_AFTER_S:
             try:
-                delta.update_incremental()
-                return delta
-            except (DeltaError, OSError):  # gone, or rebuilt from scratch: open it anew
-                del self._deltas[name]
+                opened[0].update_incremental()
+                return opened[0]
+            except (DeltaError, OSError):
+                pass  # rebuilt from scratch, say: open it anew
+        self._deltas.pop(name, None)
         spec = CATALOG[name]
         try:
-            delta = self._deltas[name] = self.lake.table(spec.zone, spec.table)
+            delta = self.lake.table(spec.zone, spec.table)
         except TableNotFoundError:
             return None
+        self._deltas[name] = (delta, time.monotonic())
         return delta
 
-    def _load(self, name: str, rows: Rows | pa.Table) -> None:
-        """The rows into DuckDB's memory: a local table's files through DuckDB's own Parquet
-        reader (several times faster), others as Arrow."""
-        replace_table = f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM "
-        if isinstance(rows, ParquetFiles) and rows.paths:
-            self._con.execute(replace_table + parquet_scan(rows))
-            return
-        if isinstance(rows, ParquetFiles):
-            rows = rows.schema.empty_table()
-        self._con.register("incoming", rows)
+    def _load(self, name: str, rows: Rows | pa.Table, schema: pa.Schema) -> None:
+        """The rows into DuckDB's memory, as `schema` has them (a column a table written by
+        an older version lacks reads as NULL): a local table's files through DuckDB's own
+        Parquet reader (several times faster), others as Arrow."""
+        self._con.register("incoming", schema.empty_table())
         try:
-            self._con.execute(replace_table + "incoming")
+            self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM incoming")
         finally:
             self._con.unregister("incoming")
+        if isinstance(rows, ParquetFiles) and not rows.paths:
+            return
+        given = set(rows.schema.names)
+        columns = ", ".join(f'"{column}"' for column in schema.names if column in given)
+        insert = f"INSERT INTO {name} BY NAME SELECT {columns} FROM "
+        try:
+            if isinstance(rows, ParquetFiles):
+                self._con.execute(insert + parquet_scan(rows))
+            else:
+                self._con.register("incoming", rows)
+                try:
+                    self._con.execute(insert + "incoming")
+                finally:
+                    self._con.unregister("incoming")
+        except duckdb.Error:
+            self._con.execute(f"DELETE FROM {name}")  # all or nothing
+            raise
 
 
 def periods(extent: dict[str, str | None], months: int = 12) -> list[dict[str, str]]:
@@ -232,14 +269,20 @@ def periods(extent: dict[str, str | None], months: int = 12) -> list[dict[str, s
              for days in (7, 28, 90) if (last - first).days + 1 >= days]
     month = last.replace(day=1)
     for _ in range(months):
-        if month < first.replace(day=1):
-            break
-        end = min(last, (month + timedelta(days=32)).replace(day=1) - timedelta(days=1))
         found.append({"label": month.strftime("%B %Y"), "from": max(month, first).isoformat(),
-                      "to": end.isoformat()})
+                      "to": min(last, _month_end(month)).isoformat()})
+        if month <= first.replace(day=1):  # the data's first month (and never before year 1)
+            break
         month = (month - timedelta(days=1)).replace(day=1)
     found.append({"label": "All time", "from": first.isoformat(), "to": last.isoformat()})
     return found
+
+
+def _month_end(month: date) -> date:
+    """The last day of the month that starts on `month` (December 9999 included)."""
+    if month.month == 12:
+        return month.replace(day=31)
+    return month.replace(month=month.month + 1) - timedelta(days=1)
 
 
 def _describe(spec: KpiSpec) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shared.batch.options import parse_values
-from shared.landed import ROW_QUARANTINE_SCHEMA, ROW_REASONS, SCHEMAS
+from shared.landed import PLAUSIBLE_TIMESTAMPS, ROW_QUARANTINE_SCHEMA, ROW_REASONS, SCHEMAS
 from shared.types import MONEY, UTC_TIMESTAMP
 
 if TYPE_CHECKING:
@@ -141,6 +141,11 @@ class Converter:
             if field.type in _FAILURES:
                 bad = pc.and_(pc.is_valid(texts), pc.is_null(parsed))
                 failures.append((_REASONS.index(_FAILURES[field.type]), position, _mask(bad)))
+            if field.type == UTC_TIMESTAMP:
+                earliest, until = (pa.scalar(t, UTC_TIMESTAMP) for t in PLAUSIBLE_TIMESTAMPS)
+                outside = pc.or_(pc.less(parsed, earliest), pc.greater_equal(parsed, until))
+                failures.append((_REASONS.index("implausible_timestamp"), position,
+                                 _mask(outside)))
         return arrays, failures
 
     def _texts(self, field: str, column: Column, count: int, *, keep_spaces: bool) -> pa.Array:
@@ -249,6 +254,10 @@ class Converter:
             sep = mapping.numbers.decimal_separator
             return (f"{where} is not a decimal number with at most 14 digits before and 4 "
                     f"after the decimal separator {sep!r}: {value!r}")
+        if reason == "implausible_timestamp":
+            earliest, until = (t.date().isoformat() for t in PLAUSIBLE_TIMESTAMPS)
+            return (f"{where} is not a plausible time (from {earliest}, before {until}): "
+                    f"{value!r}")
         if reason == "bad_timestamp":
             zone = mapping.timestamps.timezone
             return (f"{where} matches none of the timestamp formats "

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import __version__
 from shoplake.api import dashboard, events, health, kpis, recommendations
@@ -28,6 +29,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     api.state.services = services
+    api.add_middleware(HeadAsGet)
     _publish_event_schema(api)
     api.include_router(events.router, prefix="/api")
     api.include_router(recommendations.router, prefix="/api")
@@ -53,6 +55,26 @@ def create_app(services: Services | None = None) -> FastAPI:
                             status_code=500)
 
     return api
+
+
+class HeadAsGet:
+    """HEAD answered as GET is, without the body (RFC 9110 9.3.2): uptime probes and link
+    checkers send HEAD; FastAPI's routes would answer 405."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 def _publish_event_schema(api: FastAPI) -> None:

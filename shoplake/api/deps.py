@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.types import Message
 
 from shoplake.services import Services, current_services
@@ -53,3 +54,26 @@ class LimitedBodyRoute(APIRoute):
             return await handler(Request(request.scope, receive))
 
         return limited
+
+
+class _WholeIdConvertor(Convertor[str]):
+    """The rest of the path, whatever it holds, so that validation, not routing, judges an id
+    (`{customer_id:whole_id}`, `{name:whole_id}`).
+
+    A plain parameter is one path segment, and an id may hold "/" (sent as %2F, it arrives
+    decoded): such a customer, or a KPI name, would get a 404 rather than its 400.
+    Starlette's `path` convertor (`.*`) stops at a newline and its route's `$` then drops a
+    trailing one, so "C1%0A" would be served as "C1"; this one matches newlines too, and the
+    id pattern refuses them with a 400.
+    """
+
+    regex = r"(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("whole_id", _WholeIdConvertor())

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
+from starlette.datastructures import QueryParams
 
 from shared.analytics import KPIS, KpiError, KpiFilters, KpiSpec
 from shoplake.api.deps import services_of
@@ -16,6 +17,7 @@ from shoplake.api.errors import ErrorReport, invalid_request
 router = APIRouter(tags=["kpis"])
 
 QUERY_PARAMETERS = frozenset({"from", "to", "category", "limit"})
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 FUNCTION_KEY = "code"
 """Azure Functions takes the function key as `?code=`: never an unknown filter."""
 MAX_LIMIT = max(spec.limit.max for spec in KPIS.values() if spec.limit)
@@ -79,7 +81,7 @@ def list_kpis(request: Request) -> Response:
 
 
 @router.get(
-    "/kpis/{name}", response_model=KpiAnswer, summary="One KPI", responses={
+    "/kpis/{name:whole_id}", response_model=KpiAnswer, summary="One KPI", responses={
         **_ERRORS, 200: {"content": {"application/json": {"examples": {
             spec.name: {"summary": spec.title, "value": _example(spec)}
             for spec in KPIS.values()}}}}},
@@ -107,23 +109,26 @@ def get_kpi(
     # and what would be valid.
     reader = services_of(request).kpis
     try:
-        filters = _filters(name, request.query_params.keys(), from_, to, category, limit)
+        filters = _filters(name, request.query_params, from_, to, category, limit)
         return _json(reader.answer(name, filters))
     except KpiError as error:
         raise HTTPException(400, {**invalid_request(error.problems), "message": str(error),
                                   "valid": error.valid}) from None
 
 
-def _filters(name: str, given: Iterable[str], from_: str | None, to: str | None,
+def _filters(name: str, query: QueryParams, from_: str | None, to: str | None,
              category: str | None, limit: str | None) -> KpiFilters:
     problems = [(f"query.{p}", "no such filter")
-                for p in sorted(set(given) - QUERY_PARAMETERS - {FUNCTION_KEY})]
+                for p in sorted(set(query) - QUERY_PARAMETERS - {FUNCTION_KEY})]
+    problems += [(f"query.{p}", "given more than once") for p in sorted(QUERY_PARAMETERS)
+                 if len(query.getlist(p)) > 1]
     days: list[date | None] = []
     for where, text in (("from", from_), ("to", to)):
-        try:
-            days.append(None if text is None else date.fromisoformat(text))
-        except ValueError:
+        # date.fromisoformat also takes 20261005 and 2026-W41: only YYYY-MM-DD is documented.
+        day = _day(text) if text is not None and ISO_DATE.fullmatch(text) else None
+        if text is not None and day is None:
             problems.append((f"query.{where}", f"{text!r} is not a date (YYYY-MM-DD)"))
+        days.append(day)
     count = None
     if limit is not None:
         if limit.isascii() and limit.isdigit() and len(limit) < 6:
@@ -136,6 +141,13 @@ def _filters(name: str, given: Iterable[str], from_: str | None, to: str | None,
             "filters": list(spec.filters) if spec else sorted(QUERY_PARAMETERS),
             "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"})
     return KpiFilters(days[0], days[1], category, count)
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _json(body: bytes) -> Response:

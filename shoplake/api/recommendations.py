@@ -9,7 +9,6 @@ import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.convertors import Convertor, register_url_convertor
 
 from model.serving import NoModelError, Recommendations, Recommender
 from shoplake.api.deps import LimitedBodyRoute, services_of
@@ -27,25 +26,6 @@ ProductId = Annotated[str, Field(pattern=ID_PATTERN, examples=["P00017"])]
 TopK = Annotated[int, Query(ge=1, le=MAX_K, description="How many products per list.")]
 
 
-class _WholeIdConvertor(Convertor[str]):
-    """The rest of the path, whatever it holds, so that validation, not routing, judges an id.
-
-    A plain parameter is one path segment, and an id may hold "/" (sent as %2F, it arrives
-    decoded): such a customer would get 404. Starlette's `path` convertor (`.*`) stops at a
-    newline and its route's `$` then drops a trailing one, so "C1%0A" would be served as
-    "C1"; this one matches newlines too, and the id pattern refuses them with a 400.
-    """
-
-    regex = r"(?s:.*)"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("whole_id", _WholeIdConvertor())
 
 
 class Product(BaseModel):

@@ -81,7 +81,13 @@ def write_dashboard(path: Path, reader: KpiReader, recommender: Recommender | No
     """Write the self-contained page for the lake behind `reader` to `path`."""
     page = render_page(api="", snapshot=build_snapshot(reader, recommender))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    # Whole or not at all: a browser with the old page open never reads half a new one.
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 

@@ -223,12 +223,27 @@
     $("headline").innerHTML = cards.join("");
   }
 
+  // Rows built as elements, not HTML: an id keeps every character (HTML turns CR LF into LF).
   function drawTopCustomers(answer) {
     const body = $("top-customers").tBodies[0];
-    body.innerHTML = answer.rows.map((row) => '<tr tabindex="0" data-customer="' + escape(row.customer_id) + '"><td>'
-      + row.rank + "</td><td>" + escape(row.customer_id) + "</td><td>" + escape(row.segment || "") + '</td><td class="num">'
-      + number.format(row.orders) + '</td><td class="num">' + money.format(row.lifetime_value) + "</td></tr>").join("")
-      || '<tr><td colspan="5" class="empty">No new customers in this period.</td></tr>';
+    body.replaceChildren(...answer.rows.map((row) => {
+      const tr = document.createElement("tr");
+      tr.tabIndex = 0;
+      tr.dataset.customer = row.customer_id;
+      [[row.rank, ""], [row.customer_id, ""], [row.segment || "", ""], [number.format(row.orders), "num"],
+        [money.format(row.lifetime_value), "num"]].forEach(([text, kind]) => {
+        const td = tr.insertCell();
+        td.textContent = text;
+        if (kind) td.className = kind;
+      });
+      return tr;
+    }));
+    if (!answer.rows.length) {
+      const td = body.insertRow().insertCell();
+      td.colSpan = 5;
+      td.className = "empty";
+      td.textContent = "No new customers in this period.";
+    }
   }
 
   async function showRecommendations(customer) {
@@ -305,10 +320,10 @@
       return;
     }
     const periods = overview.periods;
-    $("period").innerHTML = periods.map((p) => "<option>" + escape(p.label) + "</option>").join("")
-      + (snapshot ? "" : "<option>Custom</option>");
+    // Options built as elements, not HTML: a value keeps every character (CR LF included).
+    $("period").replaceChildren(...periods.map((p) => new Option(p.label)), ...(snapshot ? [] : [new Option("Custom")]));
     $("period").selectedIndex = Math.min(1, periods.length - 1); // the last 28 days, when there are as many
-    $("category").innerHTML += overview.categories.map((c) => '<option value="' + escape(c) + '">' + escape(c) + "</option>").join("");
+    $("category").append(...overview.categories.map((c) => new Option(c, c)));
     [$("from"), $("to")].forEach((input) => {
       input.min = overview.dates.first || "";
       input.max = overview.dates.last || "";

@@ -27,7 +27,8 @@ def test_a_record_is_read_again_only_when_it_changes(lake_copy: Lake) -> None:
     assert log.table() is first and log.generation == 1
     path = _records(lake_copy)[0]
     record = orjson.loads(lake_copy.read_bytes(path))
-    lake_copy.write_bytes(path, orjson.dumps({**record, "landed": record["landed"] + 5}))
+    lake_copy.write_bytes(path, orjson.dumps({**record, "received": record["received"] + 5,
+                                              "landed": record["landed"] + 5}))
     second = log.table()
     assert log.generation == 2
     assert sum(second["records"].to_pylist()) == sum(first["records"].to_pylist()) + 5
@@ -45,6 +46,9 @@ def test_records_without_a_received_date_take_their_folders(lake_copy: Lake) -> 
 
 def test_damaged_and_unfinished_records_are_left_out(lake_copy: Lake) -> None:
     rows = IngestLog(lake_copy).table().num_rows
+    lake_copy.write_bytes(lake_copy.path(Zone.STATE, "ingest", "events", "short.json"),
+                          orjson.dumps({"received": 9, "landed": 5, "reasons": {"bad_json": 1},
+                                        "received_date": "2026-10-02"}))
     lake_copy.write_bytes(lake_copy.path(Zone.STATE, "ingest", "events", "broken.json"), b"{")
     lake_copy.write_bytes(lake_copy.path(Zone.STATE, "ingest", "events", "list.json"), b"[1]")
     lake_copy.write_bytes(lake_copy.path(Zone.STATE, "ingest", "batch", "queued.json"),

@@ -80,8 +80,6 @@ def test_the_periods_end_on_the_last_day_of_data(reader: KpiReader) -> None:
     ("top_products", KpiFilters(limit=101), "query.limit"),
     ("top_products", KpiFilters(category="No such"), "query.category"),
     ("headline", KpiFilters(date(2026, 10, 5), date(2026, 10, 4)), "query.from"),
-    ("headline", KpiFilters(date(1, 1, 2), date(9999, 1, 1)), "query.from"),
-    ("top_products", KpiFilters(date(1, 1, 1), date(1, 1, 1)), "query.from"),
 ])
 def test_what_cannot_be_answered_says_what_would_be(reader: KpiReader, name: str,
                                                     filters: KpiFilters, where: str) -> None:
@@ -95,8 +93,9 @@ def test_dates_outside_the_data_answer_nothing_rather_than_fail(reader: KpiReade
     answer = orjson.loads(reader.answer("revenue_by_category",
                                         KpiFilters(date(2001, 1, 1), date(2001, 1, 31))))
     assert answer["rows"] == []
-    headline = orjson.loads(reader.answer("headline", KpiFilters(date(1, 1, 2), date(1, 1, 2))))
-    assert {row["metric"]: row["value"] for row in headline["rows"]}["orders"] == 0
+    for first, last in ((date(1, 1, 1), date(1, 1, 1)), (date(1, 1, 2), date(9999, 12, 31))):
+        headline = orjson.loads(reader.answer("headline", KpiFilters(first, last)))["rows"]
+        assert {row["metric"]: row["previous"] for row in headline}["orders"] == 0
 
 
 def test_a_table_removed_under_the_reader_is_not_a_server_error(lake_copy: Lake) -> None:

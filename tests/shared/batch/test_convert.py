@@ -120,6 +120,11 @@ def test_quarantine_row_describes_the_problem(tmp_path: Path) -> None:
     (b"A,p1,2,1.5,2026-02-30T10:00:00Z,c1,EUR", "bad_timestamp", "ordered_at", None),
     (b"A,p1,2,1.5,2026-09-01T24:00:00Z,c1,EUR", "bad_timestamp", "ordered_at", None),
     (b"A,p1,2,1.5,2026-09-01,c1,EUR", "bad_timestamp", "ordered_at", None),
+    (b"A,p1,2,1.5,0001-01-01T00:00:00Z,c1,EUR", "implausible_timestamp", "ordered_at",
+     "ordered_at (column 'at') is not a plausible time (from 1970-01-01, before 2200-01-01): "
+     "'0001-01-01T00:00:00Z'"),
+    (b"A,p1,2,1.5,9999-12-31T23:59:59Z,c1,EUR", "implausible_timestamp", "ordered_at", None),
+    (b"A,p1,2,1.5,1969-12-31T23:59:59Z,c1,EUR", "implausible_timestamp", "ordered_at", None),
 ])
 def test_each_reason(tmp_path: Path, line: bytes, reason: str, field: str,
                      detail: str | None) -> None:
@@ -127,6 +132,11 @@ def test_each_reason(tmp_path: Path, line: bytes, reason: str, field: str,
     assert (row["reason"], row["field"]) == (reason, field)
     if detail is not None:
         assert row["detail"] == detail
+
+
+def test_the_plausible_times_land(tmp_path: Path) -> None:
+    for moment in (b"1970-01-01T00:00:00Z", b"2199-12-31T23:59:59Z"):
+        assert landed_of(tmp_path, b"A,p1,2,1.5," + moment + b",c1,EUR\n")["order_id"] == "A"
 
 
 def test_bad_date(tmp_path: Path) -> None:
