@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from durable.embedded import run_nightly
 from durable.nightly import Summary
@@ -95,8 +96,9 @@ def run_demo(settings: Settings, *, days: int, sessions_per_day: int, poison_rat
     with console.status("writing the dashboard…"):
         page = write_dashboard(out / "dashboard.html", services.kpis, services.recommender)
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s")
-    console.print(f"dashboard: [bold]{page.resolve()}[/bold] (open it in a browser; "
-                  "`shoplake serve` serves it live at /api/dashboard)")
+    console.print(Text.assemble("dashboard: ", (str(page.resolve()), "bold"),
+                                " (open it in a browser; `shoplake serve` serves it live at "
+                                "/api/dashboard)"))
 
 
 def _upload_exports(console: Console, feed: ShopFeed, shop: SimulatedShop) -> None:
