@@ -4,7 +4,8 @@ Each table a KPI reads is loaded into an in-process DuckDB once per Delta versio
 live files) and kept there; every request first brings the tables it reads up to their
 latest version (`update_incremental`: the new log entries only), so a refresh is seen by the
 next request, and an answer is cached under the versions it was computed from, so nothing is
-read or computed again while nothing changed. A table that does not exist yet reads as empty.
+read or computed again while nothing changed. A table that does not exist yet reads as empty;
+one that cannot be read (a corrupt commit, a missing file) as what was read of it last.
 """
 
 from __future__ import annotations
@@ -233,28 +234,31 @@ class KpiReader:
     def _load(self, name: str, rows: Rows | pa.Table, schema: pa.Schema) -> None:
         """The rows into DuckDB's memory, as `schema` has them (a column a table written by
         an older version lacks reads as NULL): a local table's files through DuckDB's own
-        Parquet reader (several times faster), others as Arrow."""
+        Parquet reader (several times faster), others as Arrow. All or nothing: what was
+        loaded before stays until the new rows are all in."""
+        staged = f"{name}__next"
         self._con.register("incoming", schema.empty_table())
         try:
-            self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM incoming")
+            self._con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS SELECT * FROM incoming")
         finally:
             self._con.unregister("incoming")
-        if isinstance(rows, ParquetFiles) and not rows.paths:
-            return
-        given = set(rows.schema.names)
-        columns = ", ".join(f'"{column}"' for column in schema.names if column in given)
-        insert = f"INSERT INTO {name} BY NAME SELECT {columns} FROM "
         try:
-            if isinstance(rows, ParquetFiles):
-                self._con.execute(insert + parquet_scan(rows))
-            else:
-                self._con.register("incoming", rows)
-                try:
-                    self._con.execute(insert + "incoming")
-                finally:
-                    self._con.unregister("incoming")
+            if not (isinstance(rows, ParquetFiles) and not rows.paths):
+                columns = ", ".join(f'"{column}"' for column in schema.names
+                                    if column in set(rows.schema.names))
+                insert = f"INSERT INTO {staged} BY NAME SELECT {columns} FROM "
+                if isinstance(rows, ParquetFiles):
+                    self._con.execute(insert + parquet_scan(rows))
+                else:
+                    self._con.register("incoming", rows)
+                    try:
+                        self._con.execute(insert + "incoming")
+                    finally:
+                        self._con.unregister("incoming")
+            self._con.execute(f"DROP TABLE IF EXISTS {name}")
+            self._con.execute(f"ALTER TABLE {staged} RENAME TO {name}")
         except duckdb.Error:
-            self._con.execute(f"DELETE FROM {name}")  # all or nothing
+            self._con.execute(f"DROP TABLE IF EXISTS {staged}")
             raise
 
 

@@ -246,3 +246,18 @@ def test_answers_during_a_refresh_agree_with_their_versions(tmp_path: Path) -> N
     assert old_version in days  # the askers ran while the refresh did
     latest = _answer(reader, "new_vs_returning")
     assert latest["as_of"][NEW_VS_RETURNING] > old_version and len(latest["rows"]) == 8
+
+
+def test_a_version_whose_files_cannot_be_read_keeps_the_last_one(lake_copy: Lake) -> None:
+    """A new version whose data file is missing: the rows read before stay, for new filters
+    too (not an emptied table beside answers cached from the old one)."""
+    reader = KpiReader(lake_copy)
+    before = _answer(reader, "new_vs_returning")["rows"]
+    path = _table_path(lake_copy, NEW_VS_RETURNING)
+    table = DeltaTable(str(path))
+    write_deltalake(str(path), table.to_pyarrow_table(), mode="overwrite")
+    live = {Path(uri).name for uri in DeltaTable(str(path)).file_uris()}
+    next(f for f in path.rglob("*.parquet") if f.name in live).unlink()
+    first = date.fromisoformat(before[1]["order_date"])
+    rows = _answer(reader, "new_vs_returning", KpiFilters(first, first))["rows"]
+    assert rows == [before[1]]
