@@ -52,8 +52,10 @@ class KpiAnswer(BaseModel):
     title: str
     filters: dict[str, Any] = Field(description="The filters applied, defaults filled in: "
                                     "`from` and `to` default to the data's first and last day.")
-    as_of: dict[str, int] = Field(description="The version of each table the answer was "
-                                  "computed from (-1: the table does not exist yet).")
+    as_of: dict[str, int] = Field(description="The Delta version of each table the answer "
+                                  "was computed from (-1: the table does not exist yet, or "
+                                  "could not be read); for `ingest_log`, ingestion's records, "
+                                  "a count of their changes this process has seen.")
     rows: list[dict[str, Any]]
 
 
