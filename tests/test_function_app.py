@@ -147,6 +147,25 @@ def test_http_api_serves_the_fastapi_app_through_the_asgi_middleware(
     assert raw_events(Lake.open(str(environment))).count_rows() == 5
 
 
+@pytest.mark.parametrize(("route", "params", "content_type"), [
+    ("kpis/headline", {"from": "2026-10-01", "to": "2026-10-07", "code": "a-key"},
+     "application/json"),
+    ("dashboard", {"code": "a-key"}, "text/html; charset=utf-8"),
+])
+def test_http_api_serves_the_kpis_and_the_dashboard(environment, route: str,
+                                                    params: dict[str, str],
+                                                    content_type: str) -> None:
+    request = func.HttpRequest(
+        method="GET", url=f"http://localhost:7071/api/{route}", headers={}, params=params,
+        body=b"", route_params={"route": route})
+
+    response = asyncio.run(app_function("http_api")(request, InvocationContext("http_api")))
+
+    assert response.status_code == 200, response.get_body()[:300]
+    assert response.headers["content-type"] == content_type
+    assert response.get_body()
+
+
 def test_a_batch_without_partition_context_fails_loudly(environment,
                                                         shop_bodies: list[bytes]) -> None:
     events = eventhub_events(shop_bodies[:2], partition="1", first_sequence=0,
