@@ -26,7 +26,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from shared.analytics.ingest_log import INGEST_LOG_SCHEMA, IngestLog
-from shared.analytics.specs import INGEST_LOG, KPIS, KpiSpec
+from shared.analytics.specs import FILTER_PARAMETERS, INGEST_LOG, KPIS, KpiSpec
 from shared.lake import Lake
 from shared.warehouse.engine import parquet_scan
 from shared.warehouse.sources import ParquetFiles, Rows, table_input
@@ -54,8 +54,8 @@ class KpiFilters:
 
     def given(self) -> list[str]:
         """The filters set, by their names in the API."""
-        names = {"date_from": "from", "date_to": "to", "category": "category", "limit": "limit"}
-        return [name for field, name in names.items() if getattr(self, field) is not None]
+        return [name for name, field in FILTER_PARAMETERS.items()
+                if getattr(self, field) is not None]
 
 
 class KpiError(ValueError):
@@ -83,6 +83,7 @@ class KpiReader:
         self._loaded: dict[str, object] = {}  # table -> the version in DuckDB
         self._ingest = IngestLog(lake)
         self._answers: OrderedDict[tuple, bytes] = OrderedDict()
+        self._dimensions_read: tuple[tuple, list[str], dict[str, str | None]] | None = None
         self._cached_bytes = 0
         self._cached_answers = cached_answers
 
@@ -97,9 +98,9 @@ class KpiReader:
             versions = self._sync(DIMENSIONS)
             return self._cached(("overview", versions), lambda: {
                 "kpis": [_describe(spec) for spec in self.kpis.values()],
-                "categories": self._categories(),
-                "dates": self._extent(),
-                "periods": periods(self._extent()),
+                "categories": self._dimensions()[0],
+                "dates": self._dimensions()[1],
+                "periods": periods(self._dimensions()[1]),
                 "as_of": dict(zip(DIMENSIONS, versions, strict=True)),
             })
 
@@ -139,13 +140,12 @@ class KpiReader:
         """The filters checked against the KPI and the data, with defaults filled in."""
         problems = [(f"query.{name}", f"{spec.name} takes no {name} filter")
                     for name in filters.given() if name not in spec.filters]
-        categories = self._categories()
+        categories, extent = self._dimensions()
         if filters.category is not None and filters.category not in categories:
             problems.append(("query.category", f"no category {filters.category!r}"))
         if spec.limit and filters.limit is not None and not (
                 1 <= filters.limit <= spec.limit.max):
             problems.append(("query.limit", f"limit is between 1 and {spec.limit.max}"))
-        extent = self._extent()
         first = filters.date_from or _day(extent["first"]) or _today()
         last = filters.date_to or _day(extent["last"]) or _today()
         if first > last:
@@ -167,6 +167,14 @@ class KpiReader:
                   "category": filters.category, "limit": filters.limit}
         return self._con.sql(spec.sql, params={p: values[p] for p in spec.parameters}
                              ).to_arrow_table().to_pylist()
+
+    def _dimensions(self) -> tuple[list[str], dict[str, str | None]]:
+        """The categories and the data's first and last day, read again only when the
+        dimensions' loaded versions change (every request needs them)."""
+        versions = tuple(self._loaded.get(table) for table in DIMENSIONS)
+        if self._dimensions_read is None or self._dimensions_read[0] != versions:
+            self._dimensions_read = (versions, self._categories(), self._extent())
+        return self._dimensions_read[1], self._dimensions_read[2]
 
     def _categories(self) -> list[str]:
         return [row[0] for row in self._con.execute(

@@ -29,7 +29,9 @@ CURATED_TABLES = tuple(spec.name for spec in CATALOG if spec.zone is Zone.CURATE
 
 Filter = Literal["from", "to", "category", "limit"]
 PARAMETERS = ("date_from", "date_to", "previous_from", "previous_to", "category", "limit")
-_NEEDS = {"from": "date_from", "to": "date_to", "category": "category", "limit": "limit"}
+FILTER_PARAMETERS = {"from": "date_from", "to": "date_to", "category": "category",
+                     "limit": "limit"}
+"""Each filter of the API, and the SQL parameter (and `KpiFilters` field) that carries it."""
 
 
 class _Strict(BaseModel):
@@ -97,7 +99,7 @@ def load_kpis(folder: Path = KPIS_FOLDER) -> dict[str, KpiSpec]:
         sql = sql_file.read_text()
         parameters = tuple(sorted(set(re.findall(r"\$([a-z_]+)", sql))))
         unknown = set(parameters) - set(PARAMETERS)
-        unused = {_NEEDS[f] for f in declared.filters} - set(parameters)
+        unused = {FILTER_PARAMETERS[f] for f in declared.filters} - set(parameters)
         reads = tuple(references(sql, (*CURATED_TABLES, INGEST_LOG)))
         if unknown or unused or not reads:
             raise ConfigurationError(

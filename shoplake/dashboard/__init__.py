@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -66,8 +66,8 @@ def build_snapshot(reader: KpiReader, recommender: Recommender | None) -> dict[s
             for spec in KPIS.values():
                 if category is not None and "category" not in spec.filters:
                     continue
-                filters = KpiFilters(datetime.fromisoformat(period["from"]).date(),
-                                     datetime.fromisoformat(period["to"]).date(), category)
+                filters = KpiFilters(date.fromisoformat(period["from"]),
+                                     date.fromisoformat(period["to"]), category)
                 key = "|".join([spec.name, period["from"], period["to"], category or ""])
                 answers[key] = orjson.loads(reader.answer(spec.name, filters))
     customers = sorted({row["customer_id"] for key, answer in answers.items()
