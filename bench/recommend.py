@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import functools
 import gc
-import gzip
 import itertools
 import json
 import os
@@ -47,7 +45,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -69,37 +66,12 @@ from shared.types import MONEY, UTC_TIMESTAMP  # noqa: E402
 from shared.warehouse.refresh import refresh  # noqa: E402
 from shoplake.api import create_app  # noqa: E402
 from shoplake.services import Services, current_services  # noqa: E402
-
-ONLINE_RETAIL = (ROOT.parent / "shared" / "data" / "online_retail"
-                 / "online_retail_2010_2011.parquet")
-RAW_COLUMNS = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
-               "CustomerID", "Country"]
+from tests.support.retail import ONLINE_RETAIL_YEAR as ONLINE_RETAIL  # noqa: E402
+from tests.support.retail import write_raw_export  # noqa: E402
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def write_raw_export(source: Path, target: Path) -> int:
-    """The cleaned year back in the raw export's shape (US dates, blank-free ids)."""
-    table = pq.read_table(source)
-    when = pc.strptime(table["InvoiceDate"], format="%Y-%m-%d %H:%M:%S", unit="s")
-    columns = {
-        "InvoiceNo": pc.cast(table["InvoiceNo"], pa.string()),
-        "StockCode": table["StockCode"],
-        "Description": table["Description"],
-        "Quantity": pc.cast(table["Quantity"], pa.string()),
-        "InvoiceDate": pc.strftime(when, format="%m/%d/%y %H:%M"),
-        "UnitPrice": pc.cast(table["UnitPrice"], pa.string()),
-        "CustomerID": pc.cast(pc.cast(table["CustomerID"], pa.int64()), pa.string()),
-        "Country": table["Country"],
-    }
-    with gzip.open(target, "wt", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(RAW_COLUMNS)
-        writer.writerows(zip(*(columns[name].to_pylist() for name in RAW_COLUMNS),
-                             strict=True))
-    return table.num_rows
 
 
 def quality(work: Path) -> dict:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from durable import nightly as steps
 from model.batch_scoring import score_customers
+from model.customer_value import predict_customer_value
+from model.forecast.run import ForecastConfig, run_forecasts
 from model.promotion import decide
 from model.registry import Registry
 from shared import warehouse
@@ -81,6 +83,17 @@ def check_synapse_refresh(services: NightlyServices, run_id: str) -> dict[str, A
     return asdict(services.synapse.status(run_id))
 
 
+def forecast_demand(services: NightlyServices, payload: dict[str, Any]) -> dict[str, Any]:
+    return asdict(run_forecasts(services.lake, datetime.fromisoformat(payload["now"]),
+                                ForecastConfig.from_settings(services.settings)))
+
+
+def value_customers(services: NightlyServices, payload: dict[str, Any]) -> dict[str, Any]:
+    return asdict(predict_customer_value(
+        services.lake, datetime.fromisoformat(payload["now"]),
+        at_risk_below=services.settings.customer_at_risk_below))
+
+
 def train_model(services: NightlyServices, payload: dict[str, Any]) -> dict[str, Any]:
     manifest = services.train(datetime.fromisoformat(payload["now"])).manifest
     return {"version": manifest.version, "kind": manifest.kind, "ndcg_at_10": manifest.ndcg}
@@ -127,6 +140,8 @@ ACTIVITIES: dict[str, Activity] = {
     steps.REFRESH_DIMENSIONS: refresh_dimensions,
     steps.REFRESH_FACTS: refresh_facts,
     steps.REFRESH_KPIS: refresh_kpis,
+    steps.FORECAST: forecast_demand,
+    steps.VALUE_CUSTOMERS: value_customers,
     steps.START_SYNAPSE: start_synapse_refresh,
     steps.CHECK_SYNAPSE: check_synapse_refresh,
     steps.TRAIN: train_model,

@@ -1,4 +1,5 @@
-"""The nightly run, defined once: refresh what changed, retrain, evaluate, promote, score.
+"""The nightly run, defined once: refresh what changed, forecast, value customers, retrain,
+evaluate, promote, score.
 
 `nightly` is a pure generator: it yields requests (`Call`, `Parallel`, `Wait`) and
 receives their results, with no I/O, no clock and no randomness of its own. Two drivers
@@ -21,6 +22,8 @@ REFRESH_PARTITION = "refresh_partition"
 REFRESH_DIMENSIONS = "refresh_dimensions"
 REFRESH_FACTS = "refresh_facts"
 REFRESH_KPIS = "refresh_kpis"
+FORECAST = "forecast_demand"
+VALUE_CUSTOMERS = "predict_customer_value"
 START_SYNAPSE = "start_synapse_refresh"
 CHECK_SYNAPSE = "check_synapse_refresh"
 TRAIN = "train_model"
@@ -42,13 +45,16 @@ class Retry:
 # Refresh steps are idempotent (rerunning one gives the same tables) and fail mostly on
 # storage hiccups or a Delta commit conflict between parallel partitions: retry briskly.
 # Training is long and deterministic: a retry only helps a transient read, so try twice.
-# Promotion and scoring are cheap and idempotent.
+# Promotion and scoring are cheap and idempotent; forecasts and customer value are
+# deterministic replacements of their tables, retried once for a transient read.
 RETRIES: dict[str, Retry] = {
     PLAN: Retry(5, 4),
     REFRESH_PARTITION: Retry(2, 6),
     REFRESH_DIMENSIONS: Retry(5, 4),
     REFRESH_FACTS: Retry(5, 4),
     REFRESH_KPIS: Retry(5, 4),
+    FORECAST: Retry(30, 2),
+    VALUE_CUSTOMERS: Retry(30, 2),
     START_SYNAPSE: Retry(10, 3),
     CHECK_SYNAPSE: Retry(10, 5),
     TRAIN: Retry(60, 2),
@@ -114,6 +120,10 @@ class Summary:
 
     steps: list[str] = field(default_factory=list)
     partitions: list[str] = field(default_factory=list)
+    forecast_version: str | None = None
+    forecast_series: int | None = None
+    valued_customers: int | None = None
+    at_risk_customers: int | None = None
     model_version: str | None = None
     model_kind: str | None = None
     ndcg_at_10: float | None = None
@@ -158,6 +168,16 @@ def nightly(config: NightlyInput) -> Generator[Request, Any, Summary]:
             step = REFRESH_KPIS
             yield Call(REFRESH_KPIS, plan["run_id"])  # a retry after it finished is a no-op
             summary.steps.append(step)
+        step = FORECAST
+        forecast = yield Call(FORECAST, {"now": config.started_at})
+        summary.steps.append(step)
+        summary.forecast_version = forecast["version"]
+        summary.forecast_series = forecast["revenue_series"] + forecast["units_series"]
+        step = VALUE_CUSTOMERS
+        valued = yield Call(VALUE_CUSTOMERS, {"now": config.started_at})
+        summary.steps.append(step)
+        summary.valued_customers = valued["customers"]
+        summary.at_risk_customers = valued["at_risk"]
         step = TRAIN
         trained = yield Call(TRAIN, {"now": config.started_at})
         summary.steps.append(step)

@@ -9,6 +9,7 @@ from shared.exports import lazy_exports
 
 __all__, __getattr__ = lazy_exports(__name__, {
     "model.batch_scoring": ["score_customers"],
+    "model.customer_value": ["CustomerValueResult", "predict_customer_value"],
     "model.evaluate": ["NotEnoughHistoryError"],
     "model.interactions": ["NoPurchasesError"],
     "model.kinds": ["KINDS", "KindSpec"],

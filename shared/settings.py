@@ -166,6 +166,44 @@ class Settings(BaseSettings):
         description="Batch scoring covers customers who bought within this many days of "
         "the latest purchase.",
     )
+    forecast_horizon_days: int = Field(
+        28,
+        ge=1,
+        le=366,
+        validation_alias="FORECAST_HORIZON_DAYS",
+        description="Days ahead the revenue forecast covers (per category and the shop).",
+    )
+    forecast_units_weeks: int = Field(
+        8,
+        ge=1,
+        le=52,
+        validation_alias="FORECAST_UNITS_WEEKS",
+        description="Weeks ahead the units forecast covers (per product).",
+    )
+    forecast_units_share: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        validation_alias="FORECAST_UNITS_SHARE",
+        description="The units forecast covers the best sellers that together sold this "
+        "share of the units.",
+    )
+    forecast_backtest_windows: int = Field(
+        3,
+        ge=1,
+        le=12,
+        validation_alias="FORECAST_BACKTEST_WINDOWS",
+        description="Rolling-origin windows, each as long as the horizon, that choose the "
+        "method of each series.",
+    )
+    customer_at_risk_below: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        validation_alias="CUSTOMER_AT_RISK_BELOW",
+        description="A customer whose probability of still being active (BG/NBD) is below "
+        "this is at risk.",
+    )
     model_reload_seconds: float = Field(
         30.0,
         ge=0,

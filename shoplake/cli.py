@@ -305,7 +305,8 @@ def recommend(
 def nightly(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
 ) -> None:
-    """The nightly orchestration's steps, embedded: refresh, train, promote, score, warm."""
+    """The nightly orchestration's steps, embedded: refresh, forecast, value customers,
+    train, promote, score, warm."""
     from dataclasses import asdict
 
     from durable.embedded import run_nightly
@@ -326,6 +327,35 @@ def nightly(
     else:
         print_nightly(Console(), summary)
     if not summary.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def forecast(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Forecast revenue and units and predict customer value (the nightly run's steps)."""
+    from dataclasses import asdict
+
+    from shoplake.demo import print_at_risk, print_forecasts
+    from shoplake.services import Services
+
+    services = Services(state.settings)
+    with console.status("forecasting revenue and units, valuing customers"):
+        forecasts, values = services.forecast(datetime.now(UTC))
+    if as_json:
+        print(json.dumps({"forecasts": asdict(forecasts), "customer_value": asdict(values)}))
+    else:
+        out = Console()
+        for label, skipped in (("forecasts", forecasts.skipped), ("customer value",
+                                                                 values.skipped)):
+            if skipped:
+                _print_error(f"no {label}", skipped)
+        if forecasts.version:
+            print_forecasts(out, services.predictions)
+        if values.version:
+            print_at_risk(out, services.predictions)
+    if forecasts.skipped and values.skipped:
         raise typer.Exit(1)
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.compute as pc
@@ -25,6 +26,7 @@ from rich.text import Text
 from durable.embedded import run_nightly
 from durable.nightly import Summary
 from durable.starter import nightly_input
+from model.predictions import Predictions
 from model.registry import Manifest, Registry
 from model.retrain import RetrainResult
 from model.serving import Recommendations
@@ -43,6 +45,8 @@ from shoplake.services import Services
 DEMO_START = date(2026, 10, 1)
 REDELIVERED_BATCHES = 3
 DEMO_RECOMMENDED_CUSTOMERS = 3
+DEMO_LAPSE_SHARE = 0.2
+"""Customers who stop buying during the demo's weeks: what churn risk should find."""
 
 
 @dataclass
@@ -62,7 +66,7 @@ def run_demo(settings: Settings, *, days: int, sessions_per_day: int, poison_rat
     console.print(f"lake: {lake.url}   exports: {out.resolve()}")
 
     config = ShopConfig(seed=seed, start=DEMO_START, days=days,
-                        sessions_per_day=sessions_per_day)
+                        sessions_per_day=sessions_per_day, lapse_share=DEMO_LAPSE_SHARE)
     with console.status("simulating the shop…"):
         shop = simulate_shop(config)
         events = _demo_events(shop, poison_rate, seed)
@@ -90,6 +94,10 @@ def run_demo(settings: Settings, *, days: int, sessions_per_day: int, poison_rat
     _print_kpis(console, kpis)
     if summary.model_version is not None:
         print_candidates(console, Registry(lake).manifest(summary.model_version))
+    if summary.forecast_version is not None:
+        print_forecasts(console, services.predictions)
+    if summary.valued_customers:
+        print_at_risk(console, services.predictions)
     for customer in kpis.top_customers[:DEMO_RECOMMENDED_CUSTOMERS]:
         answer = services.recommender.for_customer(customer["customer_id"], 5)
         print_recommendations(console, customer["customer_id"], answer)
@@ -183,9 +191,61 @@ def print_nightly(console: Console, summary: Summary) -> None:
                       f"{summary.champion})")
     if summary.scored_customers is not None:
         table.add_row("customers scored", f"{summary.scored_customers:,}")
+    if summary.forecast_series is not None:
+        table.add_row("series forecast",
+                      f"{summary.forecast_series:,} ({summary.forecast_version})")
+    if summary.valued_customers is not None:
+        table.add_row("customers valued", f"{summary.valued_customers:,} "
+                      f"({summary.at_risk_customers:,} at risk)")
     if not summary.ok:
         table.add_row("[red]failed at[/red]", f"{summary.failed_step}: {summary.error}")
     console.print(table)
+
+
+def print_forecasts(console: Console, predictions: Predictions, weeks: int = 4) -> None:
+    """The revenue forecast summed per week for each category and the shop, with the
+    backtest that chose its methods."""
+    shop = predictions.revenue_forecast(None)
+    first = shop[0]["forecast_date"]
+    shown = min(weeks, len(shop) // 7) or 1
+    header = [f"week of {first + timedelta(days=7 * week):%d %b}" for week in range(shown)]
+
+    def weekly(rows: list[dict[str, Any]]) -> list[str]:
+        sums = [sum(row["revenue"] for row in rows
+                    if (row["forecast_date"] - first).days // 7 == week)
+                for week in range(shown)]
+        return [f"{value:,.0f}" for value in sums]
+
+    rows = [[category, *weekly(predictions.revenue_forecast(category)),
+             predictions.revenue_forecast(category)[0]["method"]]
+            for category in predictions.revenue_categories()]
+    rows.append(["[bold]whole shop[/bold]", *weekly(shop), shop[0]["method"]])
+    console.print(_table(f"revenue forecast, next {shown} weeks (as of {shop[0]['as_of']})",
+                         ["category", *header, "method"], rows, numeric=set(header)))
+    metrics = predictions.forecast_run()["revenue"]["metrics"]
+    if metrics and metrics["mase"] is not None and metrics["baseline_mase"]:
+        change = metrics["mase"] / metrics["baseline_mase"] - 1
+        console.print(
+            f"backtest: MASE {metrics['mase']:.3f} against seasonal naive's "
+            f"{metrics['baseline_mase']:.3f} ({change:+.0%})"
+            + ("" if metrics["coverage_80"] is None else
+               f"; the 80% intervals held {metrics['coverage_80']:.0%} of the days"))
+
+
+def print_at_risk(console: Console, predictions: Predictions, limit: int = 5) -> None:
+    """The most valuable customers whose probability of still being active is low."""
+    rows = predictions.at_risk(limit)
+    if not rows:
+        console.print("customers at risk: none (every customer is likely still active)")
+        return
+    columns = ["customer", "revenue so far", "orders", "last purchase", "P(active)",
+               "next 12 months"]
+    console.print(_table(
+        f"most valuable customers at risk (as of {rows[0]['as_of']})", columns,
+        [[row["customer_id"], f"{row['revenue']:,.2f}", f"{row['orders']:,}",
+          f"{row['last_purchase']}", f"{row['probability_alive']:.0%}",
+          f"{row['predicted_value_12m']:,.2f}"] for row in rows],
+        numeric=set(columns[1:])))
 
 
 def print_recommendations(console: Console, customer_id: str,
@@ -225,12 +285,13 @@ def _raw_zone_digest(lake: Lake) -> str:
     return digest.hexdigest()
 
 
-def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
-    """A table whose figures (columns after the first text ones) align right."""
+def _table(title: str, columns: list[str], rows: list[list[str]],
+           numeric: set[str] = frozenset({"#", "orders", "units", "net revenue",
+                                          "lifetime value"})) -> Table:
+    """A table whose figures (the `numeric` columns) align right."""
     table = Table(title=title)
     for column in columns:
-        numeric = column in ("#", "orders", "units", "net revenue", "lifetime value")
-        table.add_column(column, justify="right" if numeric else "left")
+        table.add_column(column, justify="right" if column in numeric else "left")
     for row in rows:
         table.add_row(*row)
     return table

@@ -21,6 +21,9 @@ from shared.settings import Settings, current_settings
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from model.customer_value import CustomerValueResult
+    from model.forecast.run import ForecastResult
+    from model.predictions import Predictions
     from model.retrain import RetrainResult
     from model.scoring import ModelKind
     from model.serving import Recommender
@@ -66,6 +69,22 @@ class Services:
 
         return Recommender(Registry(self.lake), self.profiles,
                            reload_after_s=self.settings.model_reload_seconds)
+
+    @cached_property
+    def predictions(self) -> Predictions:
+        """Forecasts and customer value as the API serves them (loaded on first use)."""
+        from model.predictions import Predictions
+
+        return Predictions(self.lake, reload_seconds=self.settings.model_reload_seconds)
+
+    def forecast(self, now: datetime) -> tuple[ForecastResult, CustomerValueResult]:
+        """The nightly run's prediction steps on their own: forecasts, then customer value."""
+        from model.customer_value import predict_customer_value
+        from model.forecast.run import ForecastConfig, run_forecasts
+
+        return (run_forecasts(self.lake, now, ForecastConfig.from_settings(self.settings)),
+                predict_customer_value(self.lake, now,
+                                       at_risk_below=self.settings.customer_at_risk_below))
 
     def training_config(self, kind: ModelKind | None = None) -> TrainingConfig:
         from model.train import TrainingConfig

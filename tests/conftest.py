@@ -22,6 +22,7 @@ from shared.settings import Settings, current_settings
 from shared.simulator import ShopConfig, event_bodies, simulate_shop
 from shoplake.services import Services, current_services
 from tests.support.azurite import Azurite, start_azurite, stop_azurite
+from tests.support.retail import ONLINE_RETAIL_YEAR, build_retail_year_lake
 from tests.support.shops import build_kpi_lake
 
 if TYPE_CHECKING:
@@ -111,3 +112,12 @@ def shop_bodies(shop_events: pa.Table) -> list[bytes]:
 def kpi_lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A refreshed lake where every KPI has rows (tests/support/shops.py), built once."""
     return build_kpi_lake(tmp_path_factory.mktemp("kpis"))
+
+
+@pytest.fixture(scope="session")
+def retail_year_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The Online Retail year through the batch path and the refresh, built once; tests
+    only read it."""
+    if not ONLINE_RETAIL_YEAR.exists():
+        pytest.skip(f"{ONLINE_RETAIL_YEAR} is not here")
+    return build_retail_year_lake(tmp_path_factory.mktemp("retail-year"))

@@ -46,6 +46,9 @@ class ShopConfig:
     """Share of customers whose segment changes during the period."""
     country_change_share: float = 0.01
     """Share of customers who move country during the period."""
+    lapse_share: float = 0.0
+    """Share of customers who stop visiting for good on a day during the period (the
+    churn that predicted customer value should see)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -85,6 +88,7 @@ _SHARES = (
     "late_signup_share",
     "segment_change_share",
     "country_change_share",
+    "lapse_share",
 )
 _NUMBERS = ("sessions_per_day", "weekend_boost", "weekly_growth", "popularity_exponent")
 

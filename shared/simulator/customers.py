@@ -77,6 +77,8 @@ class CustomerBase:
     """(customers, 2) favourite categories; equal columns for one favourite."""
     interests: np.ndarray
     """(customers, 2) bundles the customer keeps coming back to."""
+    lapse_day: np.ndarray
+    """Day index from which the customer never visits again (NO_CHANGE: never lapses)."""
 
     @property
     def size(self) -> int:
@@ -162,6 +164,11 @@ def build_customers(
         rng.random((n, 2)) * count
     ).astype(np.int64)
 
+    segment_change_us = _change_us(rng, origin, segment_change_day)
+    country_change_us = _change_us(rng, origin, country_change_day)
+    # Drawn last, so a shop without lapses draws everything else exactly as before.
+    lapse_day = _change_days(rng, signup_day, config.days, config.lapse_share)
+
     return CustomerBase(
         start=config.start,
         ids=ids,
@@ -171,12 +178,13 @@ def build_customers(
         signup_us=signup_us,
         segment=np.stack([segment_before, segment_after], axis=1),
         segment_change_day=segment_change_day,
-        segment_change_us=_change_us(rng, origin, segment_change_day),
+        segment_change_us=segment_change_us,
         country=np.stack([country_before, country_after], axis=1),
         country_change_day=country_change_day,
-        country_change_us=_change_us(rng, origin, country_change_day),
+        country_change_us=country_change_us,
         favourites=favourites,
         interests=interests,
+        lapse_day=lapse_day,
     )
 
 

@@ -199,12 +199,13 @@ def _shoppers(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Who each session belongs to (-1: guest) and how likely its cart is bought.
 
-    Signed-in sessions go to customers who have signed up by the day, more often to
-    loyal and vip ones; their segment as of the day sets the chance of buying.
+    Signed-in sessions go to customers who have signed up by the day and not lapsed, more
+    often to loyal and vip ones; their segment as of the day sets the chance of buying.
     """
     customers = world.customers
     segment = customers.segment_on(day_index)
-    weight = (customers.signup_day <= day_index) * SEGMENT_ACTIVITY[segment]
+    active = (customers.signup_day <= day_index) & (customers.lapse_day > day_index)
+    weight = active * SEGMENT_ACTIVITY[segment]
     guest = rng.random(n) < world.config.guest_share
     if weight.sum() == 0:
         guest[:] = True

@@ -68,6 +68,12 @@ class SimulatedShop:
         """The customer export at the end of the last day."""
         return self.customers_as_of(self.dates[-1])
 
+    def lapsed_as_of(self, day: date) -> set[str]:
+        """Ground truth of churn: the customers who had stopped visiting by `day`."""
+        customers = self._world.customers
+        lapsed = customers.lapse_day <= (day - self.config.start).days
+        return set(customers.ids.filter(pa.array(lapsed)).to_pylist())
+
     def days(self) -> Iterator[SimulatedDay]:
         """Every day in order, each generated when asked for."""
         planned: deque[Followups] = deque(maxlen=MAX_DELAY_DAYS)

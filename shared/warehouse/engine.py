@@ -137,8 +137,8 @@ class DuckDBEngine:
     def stream(self, sql: str) -> pa.RecordBatchReader:
         return self._con.sql(sql).to_arrow_reader(BATCH_ROWS)
 
-    def table(self, sql: str) -> pa.Table:
-        return self._con.sql(sql).to_arrow_table()
+    def table(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
+        return self._con.sql(sql, params=params).to_arrow_table()
 
     def write(self, lake: Lake, sql: str, zone: Zone, table: str, *, schema: pa.Schema,
               partition_by: str | None, dates: list[date] | None,

@@ -23,6 +23,7 @@ from azure.functions.durable_functions import ActivityTriggerConverter
 from durable.activities import ACTIVITIES
 from durable.embedded import run_nightly
 from durable.nightly import (
+    FORECAST,
     ORCHESTRATION,
     PLAN,
     PROMOTE,
@@ -33,11 +34,15 @@ from durable.nightly import (
     RETRIES,
     SCORE,
     TRAIN,
+    VALUE_CUSTOMERS,
     WARM,
     NightlyInput,
     Summary,
 )
 from model.batch_scoring import TABLE as RECOMMENDATIONS
+from model.customer_value import TABLE as CUSTOMER_VALUE
+from model.forecast.run import REVENUE_TABLE as REVENUE_FORECAST
+from model.forecast.run import UNITS_TABLE as UNITS_FORECAST
 from model.registry import Registry
 from shared.lake import Lake, Zone
 from shared.settings import Settings, current_settings
@@ -55,7 +60,7 @@ DELIVERED_DAYS = 20  # the 21st is delivered by the test that needs new data
 NOW = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 CONFIG = NightlyInput(started_at=NOW.isoformat(), max_parallel=4)
 ALL_STEPS = [PLAN, REFRESH_PARTITION, REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS,
-             TRAIN, PROMOTE, SCORE, WARM]
+             FORECAST, VALUE_CUSTOMERS, TRAIN, PROMOTE, SCORE, WARM]
 
 
 def _deliver(feed: ShopFeed, days: list[SimulatedDay], shop: Any) -> None:
@@ -129,7 +134,16 @@ def without_suffix(version: str | None) -> str | None:
 
 def summary_for_comparison(summary: dict[str, Any]) -> dict[str, Any]:
     return {**summary, "model_version": without_suffix(summary["model_version"]),
-            "champion": without_suffix(summary["champion"])}
+            "champion": without_suffix(summary["champion"]),
+            "forecast_version": without_suffix(summary["forecast_version"])}
+
+
+def predictions(lake: Lake, table: str) -> pa.Table:
+    """A prediction table without its run's stamps."""
+    rows = lake.table(Zone.CURATED, table).to_pyarrow_table()
+    rows = rows.drop_columns([name for name in ("model_version", "forecast_at", "predicted_at")
+                              if name in rows.column_names])
+    return rows.sort_by([(name, "ascending") for name in rows.column_names])
 
 
 def recommendations(lake: Lake) -> pa.Table:
@@ -188,6 +202,8 @@ def test_embedded_runs_the_same_steps_in_the_same_order_as_durable(
     assert summary_for_comparison(asdict(summary)) == summary_for_comparison(output)
     assert_same_tables(snapshot(lake), snapshot(durable_lake))
     assert recommendations(lake).equals(recommendations(durable_lake))
+    for table in (REVENUE_FORECAST, UNITS_FORECAST, CUSTOMER_VALUE):
+        assert predictions(lake, table).equals(predictions(durable_lake, table)), table
 
 
 def test_partitions_refreshed_at_once_give_the_same_tables(
@@ -305,7 +321,7 @@ def test_a_failed_training_keeps_the_champion(lake: Lake, tmp_path: Path) -> Non
 
     assert summary.failed_step == TRAIN, summary.error
     assert summary.error is not None and "NoPurchasesError" in summary.error
-    assert summary.steps == ALL_STEPS[:5]
+    assert summary.steps == ALL_STEPS[:7]
     assert not {PROMOTE, SCORE, WARM} & set(recorder.activities)
     assert recorder.activities.count(TRAIN) == RETRIES[TRAIN].attempts
     assert recorder.sleeps == [RETRIES[TRAIN].interval_s]
@@ -321,5 +337,7 @@ def test_a_first_night_with_only_the_catalogue_refreshes_like_refresh(tmp_path: 
 
     summary, _ = run_embedded(catalogue)
 
-    assert summary.steps == [PLAN, REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS]
+    assert summary.steps == [PLAN, REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS,
+                             FORECAST, VALUE_CUSTOMERS]  # nothing sold: both skipped
+    assert summary.forecast_version is None and summary.valued_customers == 0
     assert summary.failed_step == TRAIN  # nothing to train on yet

@@ -20,6 +20,7 @@ from azure.durable_functions.models.actions.ActionType import ActionType
 
 from durable.nightly import (
     CHECK_SYNAPSE,
+    FORECAST,
     ORCHESTRATION,
     PLAN,
     PROMOTE,
@@ -32,6 +33,7 @@ from durable.nightly import (
     SCORE,
     START_SYNAPSE,
     TRAIN,
+    VALUE_CUSTOMERS,
     WARM,
     NightlyInput,
 )
@@ -48,6 +50,11 @@ PROMOTED = {"challenger": TRAINED["version"], "champion": "20261127T020000Z-ease
             "promoted": True, "reason": "not worse"}
 KEPT = {"challenger": TRAINED["version"], "champion": "20261127T020000Z-ease-0f0f0f",
         "promoted": False, "reason": "worse than the champion"}
+FORECASTED = {"version": "20261128T020000Z-forecasts-4d5e6f", "as_of": "2026-11-27",
+              "revenue_series": 11, "units_series": 240, "revenue": None, "units": None,
+              "skipped": None}
+VALUED = {"version": "20261128T020000Z-customer_value-7a8b9c", "customers": 420,
+          "at_risk": 37, "as_of": "2026-11-27", "skipped": None}
 REFRESHED: list[dict[str, Any]] = [
     {"table": "fact_sales", "action": "partitions", "partitions": 1, "seconds": 0.2}]
 
@@ -81,6 +88,12 @@ def through_refresh(history: History, days: list[str] = DAYS, max_parallel: int 
     history.call(REFRESH_DIMENSIONS, REFRESHED)
     history.call(REFRESH_FACTS, REFRESHED)
     history.call(REFRESH_KPIS, REFRESHED, RUN_ID)
+
+
+def predicted(history: History) -> None:
+    """The forecast and customer-value steps, after the refresh."""
+    history.call(FORECAST, FORECASTED, {"now": STARTED_AT})
+    history.call(VALUE_CUSTOMERS, VALUED, {"now": STARTED_AT})
 
 
 def released(history: History) -> None:
@@ -208,6 +221,7 @@ def test_training_that_fails_every_attempt_fails_the_run_and_keeps_the_champion(
                                                                                 ) -> None:
     history = new_history()
     through_refresh(history)
+    predicted(history)
     history.call_fails(TRAIN, RETRIES[TRAIN].attempts, "NoPurchasesError",
                        "curated/fact_sales holds no purchases", {"now": STARTED_AT},
                        retry_s=RETRIES[TRAIN].interval_s)
@@ -224,13 +238,15 @@ def test_training_that_fails_every_attempt_fails_the_run_and_keeps_the_champion(
     assert TRAIN in scheduled
     assert scheduled.isdisjoint({PROMOTE, SCORE, WARM})
     assert run.custom_status == {
-        "steps": [PLAN, REFRESH_PARTITION, REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS],
+        "steps": [PLAN, REFRESH_PARTITION, REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS,
+                  FORECAST, VALUE_CUSTOMERS],
         "failed_step": TRAIN}
 
 
 def test_training_that_failed_once_is_not_yet_a_failure(schema: str) -> None:
     history = new_history()
     through_refresh(history)
+    predicted(history)
     history.call_fails(TRAIN, RETRIES[TRAIN].attempts - 1, "IOError", "read timed out",
                        {"now": STARTED_AT})
 
@@ -285,11 +301,30 @@ def test_a_failed_refresh_step_is_reported_under_its_own_name(schema: str, faili
     assert f"failed at {failing}" in run.error
 
 
+@pytest.mark.parametrize("failing", [FORECAST, VALUE_CUSTOMERS])
+def test_a_failed_prediction_step_fails_the_run_before_training(schema: str, failing: str
+                                                                ) -> None:
+    history = new_history()
+    through_refresh(history)
+    if failing == VALUE_CUSTOMERS:
+        history.call(FORECAST, FORECASTED, {"now": STARTED_AT})
+    history.call_fails(failing, RETRIES[failing].attempts, "FloatingPointError", "not finite",
+                       {"now": STARTED_AT}, retry_s=RETRIES[failing].interval_s)
+    released(history)
+
+    run = replay(NIGHTLY, history, schema)
+
+    assert run.error is not None and f"failed at {failing}" in run.error
+    assert run.custom_status["failed_step"] == failing
+    assert TRAIN not in {name for group in run.yields for name, _ in group}
+
+
 # 5. The whole run ------------------------------------------------------------------------
 
 def test_a_promoting_run_completes_with_its_summary(schema: str) -> None:
     history = new_history()
     through_refresh(history)
+    predicted(history)
     history.call(TRAIN, TRAINED, {"now": STARTED_AT})
     history.call(PROMOTE, PROMOTED, {"version": TRAINED["version"], "now": STARTED_AT})
     history.call(SCORE, {"customers": 420}, {"version": TRAINED["version"], "now": STARTED_AT})
@@ -304,6 +339,7 @@ def test_a_promoting_run_completes_with_its_summary(schema: str) -> None:
         [(REFRESH_PARTITION, day) for day in DAYS[:4]],
         [(REFRESH_PARTITION, day) for day in DAYS[4:]],
         [(REFRESH_DIMENSIONS, None)], [(REFRESH_FACTS, None)], [(REFRESH_KPIS, RUN_ID)],
+        [(FORECAST, {"now": STARTED_AT})], [(VALUE_CUSTOMERS, {"now": STARTED_AT})],
         [(TRAIN, {"now": STARTED_AT})],
         [(PROMOTE, {"version": TRAINED["version"], "now": STARTED_AT})],
         [(SCORE, {"version": TRAINED["version"], "now": STARTED_AT})],
@@ -318,8 +354,10 @@ def test_a_promoting_run_completes_with_its_summary(schema: str) -> None:
             "maxNumberOfAttempts": retry.attempts}
     assert run.output == {
         "steps": [PLAN, REFRESH_PARTITION, REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS,
-                  TRAIN, PROMOTE, SCORE, WARM],
-        "partitions": DAYS, "model_version": TRAINED["version"], "model_kind": "ease",
+                  FORECAST, VALUE_CUSTOMERS, TRAIN, PROMOTE, SCORE, WARM],
+        "partitions": DAYS, "forecast_version": FORECASTED["version"],
+        "forecast_series": 251, "valued_customers": 420, "at_risk_customers": 37,
+        "model_version": TRAINED["version"], "model_kind": "ease",
         "ndcg_at_10": 0.31, "promoted": True, "champion": TRAINED["version"],
         "scored_customers": 420, "failed_step": None, "error": None}
     assert run.custom_status == {"steps": run.output["steps"], "failed_step": None}
@@ -328,6 +366,7 @@ def test_a_promoting_run_completes_with_its_summary(schema: str) -> None:
 def test_a_challenger_that_is_not_promoted_is_neither_scored_nor_warmed(schema: str) -> None:
     history = new_history()
     through_refresh(history)
+    predicted(history)
     history.call(TRAIN, TRAINED, {"now": STARTED_AT})
     history.call(PROMOTE, KEPT, {"version": TRAINED["version"], "now": STARTED_AT})
     released(history)
@@ -381,16 +420,18 @@ def test_synapse_runs_are_watched_with_durable_timers(schema: str) -> None:
     history.call(CHECK_SYNAPSE, _status("succeeded", "Succeeded"), "run-7")
     succeeded = replay(NIGHTLY, history, schema)
     assert new_yields(still_running, succeeded) == [[(CHECK_SYNAPSE, "run-7")],
-                                                    [(TRAIN, {"now": STARTED_AT})]]
+                                                    [(FORECAST, {"now": STARTED_AT})]]
     assert {name for group in succeeded.yields for name, _ in group}.isdisjoint(
         {REFRESH_PARTITION, REFRESH_DIMENSIONS, REFRESH_FACTS, REFRESH_KPIS})
 
+    predicted(history)
     history.call(TRAIN, TRAINED, {"now": STARTED_AT})
     history.call(PROMOTE, KEPT, {"version": TRAINED["version"], "now": STARTED_AT})
     released(history)
     done = replay(NIGHTLY, history, schema)
     assert done.done
-    assert done.output["steps"] == [PLAN, START_SYNAPSE, CHECK_SYNAPSE, TRAIN, PROMOTE]
+    assert done.output["steps"] == [PLAN, START_SYNAPSE, CHECK_SYNAPSE, FORECAST,
+                                    VALUE_CUSTOMERS, TRAIN, PROMOTE]
 
 
 def test_a_failed_synapse_run_fails_the_run_with_synapse_detail(schema: str) -> None:
@@ -425,7 +466,8 @@ def test_a_whole_run_driven_episode_by_episode(schema: str) -> None:
     partition fails once and is retried) and their outcomes fed back, until the end."""
     outputs = {PLAN: {"full": False, "resumed": False, "partitions": DAYS, "run_id": RUN_ID},
                REFRESH_PARTITION: REFRESHED, REFRESH_DIMENSIONS: REFRESHED,
-               REFRESH_FACTS: REFRESHED, REFRESH_KPIS: REFRESHED, TRAIN: TRAINED,
+               REFRESH_FACTS: REFRESHED, REFRESH_KPIS: REFRESHED, FORECAST: FORECASTED,
+               VALUE_CUSTOMERS: VALUED, TRAIN: TRAINED,
                PROMOTE: PROMOTED, SCORE: {"customers": 7}, WARM: {"version": "v"},
                RELEASE: True}
     executed: list[tuple[str, Any]] = []
@@ -444,7 +486,8 @@ def test_a_whole_run_driven_episode_by_episode(schema: str) -> None:
 
     assert run.done and run.error is None
     assert run.output["steps"] == [PLAN, REFRESH_PARTITION, REFRESH_DIMENSIONS, REFRESH_FACTS,
-                                   REFRESH_KPIS, TRAIN, PROMOTE, SCORE, WARM]
+                                   REFRESH_KPIS, FORECAST, VALUE_CUSTOMERS, TRAIN, PROMOTE,
+                                   SCORE, WARM]
     assert executed.count((REFRESH_PARTITION, DAYS[2])) == 2
     assert [call for call in executed if call != (REFRESH_PARTITION, DAYS[2])] == [
         (name, payload) for group in run.yields for name, payload in group
@@ -469,6 +512,7 @@ def test_a_status_check_that_keeps_failing_is_reported_as_the_check(schema: str)
 def _full_run_history() -> History:
     history = new_history()
     through_refresh(history)
+    predicted(history)
     history.call(TRAIN, TRAINED, {"now": STARTED_AT}, failures=1)
     history.call(PROMOTE, PROMOTED, {"version": TRAINED["version"], "now": STARTED_AT})
     history.call(SCORE, {"customers": 420}, {"version": TRAINED["version"], "now": STARTED_AT})
@@ -517,6 +561,7 @@ def test_every_step_names_its_instance_as_the_writer(schema: str) -> None:
 def test_a_release_that_fails_does_not_fail_the_run(schema: str) -> None:
     history = new_history()
     through_refresh(history)
+    predicted(history)
     history.call(TRAIN, TRAINED, {"now": STARTED_AT})
     history.call(PROMOTE, KEPT, {"version": TRAINED["version"], "now": STARTED_AT})
     history.call_fails(RELEASE, RETRIES[RELEASE].attempts, "ServiceRequestError",
