@@ -15,11 +15,11 @@ from __future__ import annotations
 from statsforecast.models import (
     ADIDA,
     IMAPA,
+    MSTL,
     AutoCES,
     AutoETS,
     AutoTheta,
     CrostonOptimized,
-    MSTL,
     SeasonalNaive,
 )
 

@@ -110,7 +110,7 @@ def run_forecasts(lake: Lake, now: datetime, config: ForecastConfig = ForecastCo
     if revenue_rows is None or revenue_rows.num_rows == 0:
         return ForecastResult(None, None, 0, 0, None, None,
                               skipped="no sales yet: land order exports and refresh first")
-    revenue_frame = _frame(revenue_rows, "category", SHOP)
+    revenue_frame = series_frame(revenue_rows, "category", SHOP)
     as_of = revenue_frame[TIME].max().date()
     revenue = forecast_series(revenue_frame, freq="D", season=7, horizon=config.horizon_days,
                               windows=config.windows, methods=DAILY, baseline=BASELINE,
@@ -122,8 +122,8 @@ def run_forecasts(lake: Lake, now: datetime, config: ForecastConfig = ForecastCo
 
     registry = RunRegistry(lake, REGISTRY_KIND)
     version = registry.new_version(now)
-    revenue_metrics = _metrics([revenue])
-    units_metrics = _metrics([f for f, _ in units]) if units else None
+    revenue_metrics = forecast_metrics([revenue])
+    units_metrics = forecast_metrics([f for f, _ in units]) if units else None
     with lake.writer():
         lake.write_table(_revenue_table(revenue, version, as_of, now), Zone.CURATED,
                          REVENUE_TABLE, mode="overwrite")
@@ -134,8 +134,8 @@ def run_forecasts(lake: Lake, now: datetime, config: ForecastConfig = ForecastCo
             "config": asdict(config),
             "revenue": _evidence(revenue, revenue_metrics, freq="D", season=7,
                                  methods=DAILY),
-            "units": [_evidence(f, _metrics([f]), freq="W-MON", season=1, methods=methods,
-                                demand=demand)
+            "units": [_evidence(f, forecast_metrics([f]), freq="W-MON", season=1,
+                                methods=methods, demand=demand)
                       for (f, demand), methods in zip(units, _units_methods(units),
                                                       strict=True)],
             "units_metrics": None if units_metrics is None else asdict(units_metrics),
@@ -145,7 +145,8 @@ def run_forecasts(lake: Lake, now: datetime, config: ForecastConfig = ForecastCo
                           units_metrics)
 
 
-def _frame(rows: pa.Table, key: str, null_id: str | None = None) -> pd.DataFrame:
+def series_frame(rows: pa.Table, key: str, null_id: str | None = None) -> pd.DataFrame:
+    """A series query's rows as statsforecast reads them (unique_id, ds, y)."""
     frame = rows.to_pandas()
     frame[ID] = frame.pop(key)
     if null_id is not None:
@@ -158,7 +159,7 @@ def _units(rows: pa.Table | None, config: ForecastConfig) -> list[tuple[Forecast
     """The best sellers' weeks, split by demand pattern, each set with its own methods."""
     if rows is None or rows.num_rows == 0:
         return []
-    frame = _frame(rows, "product_id")
+    frame = series_frame(rows, "product_id")
     selling = frame[TARGET] > 0
     # Average interval between weeks with sales: weeks over selling weeks, per product.
     adi = frame.groupby(ID)[TARGET].size() / selling.groupby(frame[ID]).sum().clip(lower=1)
@@ -178,7 +179,7 @@ def _units_methods(units: list[tuple[Forecasts, str]]) -> list[tuple[Method, ...
     return [WEEKLY if demand == "smooth" else INTERMITTENT for _, demand in units]
 
 
-def _metrics(sets: list[Forecasts]) -> SetMetrics | None:
+def forecast_metrics(sets: list[Forecasts]) -> SetMetrics | None:
     """Means over every series of `sets` that was backtested."""
     rows = [(forecasts.chosen[uid], scores) for forecasts in sets
             for uid, scores in forecasts.scores.items()]

@@ -27,8 +27,8 @@ from model.customer_value import (
     purchase_summary,
 )
 from model.run_registry import RunRegistry
-from shared.simulator import ShopConfig, SimulatedShop, simulate_shop
 from shared.lake import Lake, Zone
+from shared.simulator import ShopConfig, SimulatedShop, simulate_shop
 from shared.types import MONEY, UTC_TIMESTAMP
 
 NOW = datetime(2026, 10, 6, 2, 0, tzinfo=UTC)
