@@ -45,8 +45,10 @@ from shoplake.services import Services
 DEMO_START = date(2026, 10, 1)
 REDELIVERED_BATCHES = 3
 DEMO_RECOMMENDED_CUSTOMERS = 3
-DEMO_LAPSE_SHARE = 0.2
-"""Customers who stop buying during the demo's weeks: what churn risk should find."""
+DEMO_CUSTOMERS = 800
+DEMO_LAPSE_SHARE = 0.3
+"""Customers who stop buying during the demo's weeks: what churn risk should find (with
+fewer customers each buys more often, so that a silence can be told from a pause)."""
 
 
 @dataclass
@@ -66,7 +68,8 @@ def run_demo(settings: Settings, *, days: int, sessions_per_day: int, poison_rat
     console.print(f"lake: {lake.url}   exports: {out.resolve()}")
 
     config = ShopConfig(seed=seed, start=DEMO_START, days=days,
-                        sessions_per_day=sessions_per_day, lapse_share=DEMO_LAPSE_SHARE)
+                        sessions_per_day=sessions_per_day, customers=DEMO_CUSTOMERS,
+                        lapse_share=DEMO_LAPSE_SHARE)
     with console.status("simulating the shop…"):
         shop = simulate_shop(config)
         events = _demo_events(shop, poison_rate, seed)
@@ -208,7 +211,7 @@ def print_forecasts(console: Console, predictions: Predictions, weeks: int = 4) 
     shop = predictions.revenue_forecast(None)
     first = shop[0]["forecast_date"]
     shown = min(weeks, len(shop) // 7) or 1
-    header = [f"week of {first + timedelta(days=7 * week):%d %b}" for week in range(shown)]
+    header = [f"{first + timedelta(days=7 * week):%d %b}" for week in range(shown)]
 
     def weekly(rows: list[dict[str, Any]]) -> list[str]:
         sums = [sum(row["revenue"] for row in rows
@@ -220,7 +223,7 @@ def print_forecasts(console: Console, predictions: Predictions, weeks: int = 4) 
              predictions.revenue_forecast(category)[0]["method"]]
             for category in predictions.revenue_categories()]
     rows.append(["[bold]whole shop[/bold]", *weekly(shop), shop[0]["method"]])
-    console.print(_table(f"revenue forecast, next {shown} weeks (as of {shop[0]['as_of']})",
+    console.print(_table(f"revenue forecast for the weeks starting… (as of {shop[0]['as_of']})",
                          ["category", *header, "method"], rows, numeric=set(header)))
     metrics = predictions.forecast_run()["revenue"]["metrics"]
     if metrics and metrics["mase"] is not None and metrics["baseline_mase"]:

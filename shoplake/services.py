@@ -82,9 +82,11 @@ class Services:
         from model.customer_value import predict_customer_value
         from model.forecast.run import ForecastConfig, run_forecasts
 
-        return (run_forecasts(self.lake, now, ForecastConfig.from_settings(self.settings)),
-                predict_customer_value(self.lake, now,
-                                       at_risk_below=self.settings.customer_at_risk_below))
+        # Held throughout, as the nightly run holds it: a busy lake is known before the work.
+        with self.lake.writer():
+            return (run_forecasts(self.lake, now, ForecastConfig.from_settings(self.settings)),
+                    predict_customer_value(self.lake, now,
+                                           at_risk_below=self.settings.customer_at_risk_below))
 
     def training_config(self, kind: ModelKind | None = None) -> TrainingConfig:
         from model.train import TrainingConfig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -258,7 +259,7 @@ def test_an_unusable_lake_is_a_one_line_usage_error_for_every_command(
     export = tmp_path / "products.csv"
     export.write_bytes(b"product_id\nP1\n")
     commands = [["refresh"], ["refresh", "--json"], ["train"], ["recommend", "C1"],
-                ["nightly"], ["schema"], ["ingest-events", str(export)],
+                ["nightly"], ["forecast"], ["schema"], ["ingest-events", str(export)],
                 ["ingest-batch", str(export), "--mapping", "shop_products", "--json"],
                 ["simulate", "--out", str(tmp_path / "out"), "--days", "1",
                  "--sessions-per-day", "10", "--products", "30", "--customers", "10"]]
@@ -346,12 +347,35 @@ def test_demo_runs_end_to_end_as_the_installed_command(tmp_path: Path) -> None:
     assert "nightly run" in done.stderr and "partitions refreshed │ 3" in done.stderr
     assert "warm_serving" in done.stderr and "promoted             │ yes" in done.stderr
     assert "recommendations from" in done.stderr and "buy again" in done.stderr
+    assert "forecast_demand → predict_customer_value" in done.stderr
+    assert "revenue forecast for the weeks starting" in done.stderr
     assert (tmp_path / "lake" / "raw" / "events").is_dir()
     assert (tmp_path / "lake" / "curated" / "fact_sales" / "_delta_log").is_dir()
     assert len(list((tmp_path / "out").glob("orders-*.csv"))) == 3
     page = tmp_path / "out" / "dashboard.html"
     assert f"dashboard: {page}" in " ".join(done.stderr.split())
     assert '"snapshot":{"written_at"' in page.read_text()
+
+
+def test_forecast_reports_json_and_a_lake_without_sales_exits_1(
+        tmp_path: Path, kpi_lake_dir: Path) -> None:
+    lake = str(tmp_path / "lake")
+    shutil.copytree(kpi_lake_dir, lake)
+
+    done = runner.invoke(app, ["--lake", lake, "forecast", "--json"])
+    empty = runner.invoke(app, ["--lake", str(tmp_path / "empty"), "forecast"])
+
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)
+    forecasts, values = summary["forecasts"], summary["customer_value"]
+    assert forecasts["version"] and forecasts["revenue_series"] >= 2
+    assert forecasts["units_series"] == 0  # its eight days hold no whole week
+    assert forecasts["skipped"] is None
+    # Eight days of a small shop: too few customers bought twice to fit the models.
+    assert values["version"] is None and "bought again" in values["skipped"]
+    assert empty.exit_code == 1
+    assert "no forecasts: no sales yet" in empty.stderr
+    assert "Traceback" not in empty.output
 
 
 @pytest.mark.slow
@@ -376,7 +400,7 @@ def test_serve_answers_over_real_http(tmp_path: Path, shop_bodies: list[bytes]) 
     assert raw_events(Lake.open(str(tmp_path / "lake"))).count_rows() == 3
 
 
-@pytest.mark.parametrize("command", [["refresh"], ["train"]])
+@pytest.mark.parametrize("command", [["refresh"], ["train"], ["forecast"]])
 def test_a_writer_while_another_run_holds_the_lake_exits_75_naming_it(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys, command: list[str]) -> None:
     lake = Lake.open(str(tmp_path / "lake"))
