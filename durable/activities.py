@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from durable import nightly as steps
 from model.batch_scoring import score_customers
-from model.customer_value import predict_customer_value
-from model.forecast.run import ForecastConfig, run_forecasts
 from model.promotion import decide
 from model.registry import Registry
 from shared import warehouse
@@ -84,11 +82,16 @@ def check_synapse_refresh(services: NightlyServices, run_id: str) -> dict[str, A
 
 
 def forecast_demand(services: NightlyServices, payload: dict[str, Any]) -> dict[str, Any]:
+    # statsforecast (and pandas) load when a worker forecasts, not when the app starts.
+    from model.forecast.run import ForecastConfig, run_forecasts
+
     return asdict(run_forecasts(services.lake, datetime.fromisoformat(payload["now"]),
                                 ForecastConfig.from_settings(services.settings)))
 
 
 def value_customers(services: NightlyServices, payload: dict[str, Any]) -> dict[str, Any]:
+    from model.customer_value import predict_customer_value
+
     return asdict(predict_customer_value(
         services.lake, datetime.fromisoformat(payload["now"]),
         at_risk_below=services.settings.customer_at_risk_below))
