@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import azure.functions as func
 import pytest
@@ -164,6 +166,31 @@ def test_http_api_serves_the_kpis_and_the_dashboard(environment, route: str,
     assert response.status_code == 200, response.get_body()[:300]
     assert response.headers["content-type"] == content_type
     assert response.get_body()
+
+
+def test_http_api_serves_the_revenue_forecast_once_there_is_one(environment: Path,
+                                                                kpi_lake_dir: Path) -> None:
+    from shoplake.services import current_services
+
+    def get() -> func.HttpResponse:
+        request = func.HttpRequest(
+            method="GET", url="http://localhost:7071/api/forecasts/revenue", headers={},
+            params={"code": "a-key"}, body=b"", route_params={"route": "forecasts/revenue"})
+        return asyncio.run(app_function("http_api")(request, InvocationContext("http_api")))
+
+    before = get()
+    assert before.status_code == 404
+    assert "shoplake forecast" in json.loads(before.get_body())["message"]
+
+    shutil.copytree(kpi_lake_dir, environment, dirs_exist_ok=True)
+    current_services().forecast(datetime(2026, 10, 9, 2, tzinfo=UTC))
+    after = get()
+
+    assert after.status_code == 200, after.get_body()[:300]
+    assert after.headers["content-type"] == "application/json"
+    answer = json.loads(after.get_body())
+    assert answer["category"] is None and answer["as_of"] == "2026-10-08"
+    assert len(answer["days"]) == 28
 
 
 def test_a_batch_without_partition_context_fails_loudly(environment,

@@ -21,8 +21,8 @@ from statsforecast import StatsForecast
 from statsforecast.models import Naive, SeasonalNaive
 from utilsforecast.losses import coverage, mae, mase, smape
 
-LEVELS = (80, 95)
-BOUNDS = tuple(f"{side}_{level}" for level in LEVELS for side in ("lo", "hi"))
+from model.forecast.tables import BOUNDS, LEVELS
+
 ID, TIME, TARGET = "unique_id", "ds", "y"
 
 
@@ -95,6 +95,8 @@ def forecast_series(frame: pd.DataFrame, *, freq: str, season: int, horizon: int
         raise ValueError(f"the baseline {baseline!r} is not among the methods")
     ids = list(pd.unique(frame[ID]))
     length = int(frame.groupby(ID, sort=False).size().min())
+    if length < season:  # not one season yet: nothing seasonal to learn or to repeat
+        season = 1
     plan = plan_windows(length, horizon, windows, season)
     scores: dict[str, dict[str, Score]] = {}
     if plan is None:

@@ -15,42 +15,21 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from model.forecast.backtest import BOUNDS, ID, TARGET, TIME, Forecasts, Method, forecast_series
+from model.forecast.backtest import ID, TARGET, TIME, Forecasts, Method, forecast_series
 from model.forecast.methods import BASELINE, DAILY, INTERMITTENT, INTERMITTENT_ADI, WEEKLY
+from model.forecast.tables import (
+    BOUNDS,
+    REGISTRY_KIND,
+    REVENUE_SCHEMA,
+    REVENUE_TABLE,
+    SHOP,
+    UNITS_SCHEMA,
+    UNITS_TABLE,
+)
 from model.queries import curated_query
 from model.run_registry import RunRegistry
 from shared.lake import Lake, Zone
 from shared.settings import Settings
-from shared.types import UTC_TIMESTAMP
-
-REVENUE_TABLE = "forecast_revenue"
-UNITS_TABLE = "forecast_units"
-REGISTRY_KIND = "forecasts"
-SHOP = "__shop__"
-"""The whole shop's series id (its rows have a NULL category)."""
-
-_INTERVALS = [(name, pa.float64()) for name in BOUNDS]
-REVENUE_SCHEMA = pa.schema([
-    ("category", pa.string()),
-    ("forecast_date", pa.date32()),
-    ("revenue", pa.float64()),
-    *_INTERVALS,
-    ("method", pa.string()),
-    ("model_version", pa.string()),
-    ("as_of", pa.date32()),
-    ("forecast_at", UTC_TIMESTAMP),
-])
-UNITS_SCHEMA = pa.schema([
-    ("product_id", pa.string()),
-    ("week_start", pa.date32()),
-    ("units", pa.float64()),
-    *_INTERVALS,
-    ("method", pa.string()),
-    ("demand", pa.string()),
-    ("model_version", pa.string()),
-    ("as_of", pa.date32()),
-    ("forecast_at", UTC_TIMESTAMP),
-])
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,8 @@ from durable.nightly import (
 )
 from model.batch_scoring import TABLE as RECOMMENDATIONS
 from model.customer_value import TABLE as CUSTOMER_VALUE
-from model.forecast.run import REVENUE_TABLE as REVENUE_FORECAST
-from model.forecast.run import UNITS_TABLE as UNITS_FORECAST
+from model.forecast.tables import REVENUE_TABLE as REVENUE_FORECAST
+from model.forecast.tables import UNITS_TABLE as UNITS_FORECAST
 from model.registry import Registry
 from shared.lake import Lake, Zone
 from shared.settings import Settings, current_settings

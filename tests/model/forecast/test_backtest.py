@@ -128,3 +128,14 @@ def test_the_baseline_must_be_a_candidate() -> None:
     with pytest.raises(ValueError, match="baseline"):
         forecast_series(daily({"a": np.ones(60)}), freq="D", season=7, horizon=7, windows=3,
                         methods=DAILY[1:], baseline=BASELINE)
+
+
+def test_a_history_shorter_than_a_season_still_gets_numbers() -> None:
+    """Three days of a new shop: seasonal naive has no week to repeat (it gave NULLs)."""
+    frame = daily({"new": np.array([10.0, 12.0, 11.0])})
+
+    result = forecast_series(frame, freq="D", season=7, horizon=28, windows=3,
+                             methods=DAILY, baseline=BASELINE)
+
+    assert result.frame["forecast"].notna().all()
+    assert (result.frame["forecast"] == 11.0).all()  # the last day, carried on
