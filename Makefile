@@ -70,6 +70,7 @@ bench: $(STAMP) $(ECHARTS) $(CHROMIUM)
 	$(PY) bench/recommend.py
 	$(PY) bench/spark.py
 	$(PY) bench/dashboard.py
+	$(PY) bench/forecast.py
 
 serve: $(STAMP) $(ECHARTS)
 	$(VENV)/bin/shoplake serve
