@@ -130,6 +130,8 @@ class Summary:
     promoted: bool = False
     champion: str | None = None
     scored_customers: int | None = None
+    prediction_errors: dict[str, str] = field(default_factory=dict)
+    """A prediction step that failed after its retries, and why (the run went on)."""
     failed_step: str | None = None
     error: str | None = None
 
@@ -145,7 +147,7 @@ class StepFailed(RuntimeError):
 def nightly(config: NightlyInput) -> Generator[Request, Any, Summary]:
     """The nightly run. A failed step ends it with the failure in the summary: the refresh
     resumes from its pending plan next time, and the champion stays unless a challenger
-    was promoted. Every step holds the lake's writer lease for the run; the last one, in
+    was promoted. A failed prediction step (forecasts, customer value) is only noted. Every step holds the lake's writer lease for the run; the last one, in
     success or failure, hands it back."""
     summary = Summary()
     step = PLAN
@@ -168,16 +170,7 @@ def nightly(config: NightlyInput) -> Generator[Request, Any, Summary]:
             step = REFRESH_KPIS
             yield Call(REFRESH_KPIS, plan["run_id"])  # a retry after it finished is a no-op
             summary.steps.append(step)
-        step = FORECAST
-        forecast = yield Call(FORECAST, {"now": config.started_at})
-        summary.steps.append(step)
-        summary.forecast_version = forecast["version"]
-        summary.forecast_series = forecast["revenue_series"] + forecast["units_series"]
-        step = VALUE_CUSTOMERS
-        valued = yield Call(VALUE_CUSTOMERS, {"now": config.started_at})
-        summary.steps.append(step)
-        summary.valued_customers = valued["customers"]
-        summary.at_risk_customers = valued["at_risk"]
+        yield from _predict(config, summary)
         step = TRAIN
         trained = yield Call(TRAIN, {"now": config.started_at})
         summary.steps.append(step)
@@ -206,6 +199,26 @@ def nightly(config: NightlyInput) -> Generator[Request, Any, Summary]:
     with suppress(StepFailed):
         yield Call(RELEASE)
     return summary
+
+
+def _predict(config: NightlyInput, summary: Summary) -> Generator[Request, Any, None]:
+    """Forecasts, then customer value. Neither feeds the recommender: one that fails after
+    its retries is noted in the summary and the run goes on to training (yesterday's
+    tables stay)."""
+    try:
+        forecast = yield Call(FORECAST, {"now": config.started_at})
+        summary.steps.append(FORECAST)
+        summary.forecast_version = forecast["version"]
+        summary.forecast_series = forecast["revenue_series"] + forecast["units_series"]
+    except StepFailed as error:
+        summary.prediction_errors[FORECAST] = str(error)
+    try:
+        valued = yield Call(VALUE_CUSTOMERS, {"now": config.started_at})
+        summary.steps.append(VALUE_CUSTOMERS)
+        summary.valued_customers = valued["customers"]
+        summary.at_risk_customers = valued["at_risk"]
+    except StepFailed as error:
+        summary.prediction_errors[VALUE_CUSTOMERS] = str(error)
 
 
 def _refresh_partitions(config: NightlyInput, summary: Summary

@@ -101,7 +101,8 @@ def run_demo(settings: Settings, *, days: int, sessions_per_day: int, poison_rat
         print_forecasts(console, services.predictions)
     if summary.valued_customers:
         print_at_risk(console, services.predictions)
-    for customer in kpis.top_customers[:DEMO_RECOMMENDED_CUSTOMERS]:
+    for customer in (kpis.top_customers[:DEMO_RECOMMENDED_CUSTOMERS]
+                     if summary.champion is not None else []):
         answer = services.recommender.for_customer(customer["customer_id"], 5)
         print_recommendations(console, customer["customer_id"], answer)
     with console.status("writing the dashboard…"):
@@ -200,6 +201,8 @@ def print_nightly(console: Console, summary: Summary) -> None:
     if summary.valued_customers is not None:
         table.add_row("customers valued", f"{summary.valued_customers:,} "
                       f"({summary.at_risk_customers:,} at risk)")
+    for step, error in summary.prediction_errors.items():
+        table.add_row(f"[yellow]{step} failed[/yellow]", f"{error} (the run went on)")
     if not summary.ok:
         table.add_row("[red]failed at[/red]", f"{summary.failed_step}: {summary.error}")
     console.print(table)

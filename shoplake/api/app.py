@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import __version__
-from shoplake.api import dashboard, events, forecasts, health, kpis, recommendations
+from shoplake.api import customers, dashboard, events, forecasts, health, kpis, recommendations
 from shoplake.api.errors import error_body, invalid_request, where
 from shoplake.services import Services
 
@@ -35,6 +35,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     api.include_router(recommendations.router, prefix="/api")
     api.include_router(kpis.router, prefix="/api")
     api.include_router(forecasts.router, prefix="/api")
+    api.include_router(customers.router, prefix="/api")
     api.include_router(dashboard.router, prefix="/api")
     api.include_router(health.router, prefix="/api")
 

@@ -23,10 +23,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 
+from model.forecast.tables import BOUNDS
 from model.predictions import NoPredictionsError, UnknownKeyError, UnreadablePredictionsError
 from shoplake.api.deps import services_of
 from shoplake.api.errors import ErrorReport, invalid_request
 from shoplake.api.recommendations import ID_PATTERN
+from shoplake.prediction_answers import revenue_forecast_answer
 
 router = APIRouter(tags=["predictions"])
 
@@ -36,7 +38,6 @@ MAX_CATEGORY = 256
 CATEGORY_PATTERN = rf"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]{{1,{MAX_CATEGORY}}}$"
 """Categories are catalogue text: a line break (CR, LF) or a tab may be part of one (a
 quoted CSV field, Alt+Enter in Excel), other control characters never are."""
-BOUNDS = ("lo_80", "hi_80", "lo_95", "hi_95")
 
 Bound = Annotated[float | None, Field(description="Prediction interval bound; null for "
                                       "methods without intervals (Croston-type).")]
@@ -155,23 +156,17 @@ async def revenue_forecast(
         description="A category (one of GET /api/kpis's `categories`); without it, the "
                     "whole shop.")] = None,
 ) -> Response:
-    _refuse_odd_parameters(request.query_params, {"category"})
+    refuse_odd_parameters(request.query_params, {"category"})
     predictions = services_of(request).predictions
 
     def answer() -> dict[str, Any]:
         try:
-            rows = predictions.revenue_forecast(category)
+            return revenue_forecast_answer(predictions, category)
         except UnknownKeyError as error:
             raise HTTPException(404, {"message": str(error), "categories":
                                       predictions.revenue_categories()}) from None
-        first = rows[0]
-        return {"category": category, "as_of": first["as_of"],
-                "model_version": first["model_version"], "method": first["method"],
-                "backtest": predictions.revenue_backtest(category),
-                "days": [{"date": row["forecast_date"], "revenue": row["revenue"],
-                          **{bound: row[bound] for bound in BOUNDS}} for row in rows]}
 
-    return await _answer(answer)
+    return await prediction_response(answer)
 
 
 @router.get("/forecasts/units", response_model=UnitsForecast,
@@ -187,7 +182,7 @@ async def units_forecast(
     request: Request,
     product_id: Annotated[str, Query(pattern=ID_PATTERN, examples=["P00017"])],
 ) -> Response:
-    _refuse_odd_parameters(request.query_params, {"product_id"})
+    refuse_odd_parameters(request.query_params, {"product_id"})
     predictions = services_of(request).predictions
 
     def answer() -> dict[str, Any]:
@@ -199,7 +194,7 @@ async def units_forecast(
                 "weeks": [{"week_start": row["week_start"], "units": row["units"],
                            **{bound: row[bound] for bound in BOUNDS}} for row in rows]}
 
-    return await _answer(answer)
+    return await prediction_response(answer)
 
 
 @router.get("/customers/{customer_id:whole_id}/value", response_model=CustomerValue,
@@ -218,17 +213,17 @@ async def customer_value(
     if not request.scope["path"].endswith("/value"):
         # A route's `$` also matches before a final newline: ".../value%0A" is not this route.
         raise HTTPException(404, {"message": "Not Found"})
-    _refuse_odd_parameters(request.query_params, set())
+    refuse_odd_parameters(request.query_params, set())
     predictions = services_of(request).predictions
 
     def answer() -> dict[str, Any]:
         row = predictions.customer_value(customer_id)
         return {name: row[name] for name in CustomerValue.model_fields}
 
-    return await _answer(answer)
+    return await prediction_response(answer)
 
 
-def _refuse_odd_parameters(query: QueryParams, parameters: set[str]) -> None:
+def refuse_odd_parameters(query: QueryParams, parameters: set[str]) -> None:
     """400 for a query parameter the route does not take, or one given twice (a proxy or
     cache keyed on one value would see another request than the one answered)."""
     problems = [(f"query.{name}", "no such parameter")
@@ -239,7 +234,7 @@ def _refuse_odd_parameters(query: QueryParams, parameters: set[str]) -> None:
         raise HTTPException(400, invalid_request(problems))
 
 
-async def _answer(answer: Callable[[], dict[str, Any]]) -> Response:
+async def prediction_response(answer: Callable[[], dict[str, Any]]) -> Response:
     """The answer as JSON. Reading runs in the threadpool: a table loads on first use and
     its Delta version is checked every MODEL_RELOAD_SECONDS (storage calls); otherwise it is
     a lookup in memory."""

@@ -302,21 +302,28 @@ def test_a_failed_refresh_step_is_reported_under_its_own_name(schema: str, faili
 
 
 @pytest.mark.parametrize("failing", [FORECAST, VALUE_CUSTOMERS])
-def test_a_failed_prediction_step_fails_the_run_before_training(schema: str, failing: str
-                                                                ) -> None:
+def test_a_failed_prediction_step_is_noted_and_the_run_goes_on(schema: str, failing: str
+                                                               ) -> None:
     history = new_history()
     through_refresh(history)
-    if failing == VALUE_CUSTOMERS:
-        history.call(FORECAST, FORECASTED, {"now": STARTED_AT})
-    history.call_fails(failing, RETRIES[failing].attempts, "FloatingPointError", "not finite",
-                       {"now": STARTED_AT}, retry_s=RETRIES[failing].interval_s)
+    for step, result in ((FORECAST, FORECASTED), (VALUE_CUSTOMERS, VALUED)):
+        if step == failing:
+            history.call_fails(step, RETRIES[step].attempts, "FloatingPointError",
+                               "not finite", {"now": STARTED_AT},
+                               retry_s=RETRIES[step].interval_s)
+        else:
+            history.call(step, result, {"now": STARTED_AT})
+    history.call(TRAIN, TRAINED, {"now": STARTED_AT})
+    history.call(PROMOTE, KEPT, {"version": TRAINED["version"], "now": STARTED_AT})
     released(history)
 
     run = replay(NIGHTLY, history, schema)
 
-    assert run.error is not None and f"failed at {failing}" in run.error
-    assert run.custom_status["failed_step"] == failing
-    assert TRAIN not in {name for group in run.yields for name, _ in group}
+    assert run.done and run.error is None
+    assert run.output["failed_step"] is None
+    assert list(run.output["prediction_errors"]) == [failing]
+    assert "not finite" in run.output["prediction_errors"][failing]
+    assert failing not in run.output["steps"] and TRAIN in run.output["steps"]
 
 
 # 5. The whole run ------------------------------------------------------------------------
@@ -359,7 +366,8 @@ def test_a_promoting_run_completes_with_its_summary(schema: str) -> None:
         "forecast_series": 251, "valued_customers": 420, "at_risk_customers": 37,
         "model_version": TRAINED["version"], "model_kind": "ease",
         "ndcg_at_10": 0.31, "promoted": True, "champion": TRAINED["version"],
-        "scored_customers": 420, "failed_step": None, "error": None}
+        "scored_customers": 420, "prediction_errors": {}, "failed_step": None,
+        "error": None}
     assert run.custom_status == {"steps": run.output["steps"], "failed_step": None}
 
 

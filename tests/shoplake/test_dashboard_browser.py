@@ -4,8 +4,9 @@ A small demo lake (`shoplake demo`'s run: events with poison, CSV uploads, the n
 refresh and training) is served by uvicorn on a loopback port. Each test opens the page as a
 person would and checks what it draws against what the API answers for the same filters:
 every chart's series (ECharts' `getOption()`), the headline cards as formatted, the ingest
-summary, the top customers' recommendations; then the same after moving the filters, in the
-file `write_dashboard` writes, and at a phone's width. Screenshots go to
+summary, the top customers' recommendations, the revenue forecast with its interval bands
+and the customers at risk; then the same after moving the filters, in the file
+`write_dashboard` writes, and at a phone's width. Screenshots go to
 `$SHOPLAKE_TEST_OUTPUT/dashboard/` (default `<repo>/test-output/dashboard/`).
 
 Chromium is Debian's (`make test` installs it); Playwright never downloads a browser here.
@@ -32,10 +33,12 @@ import uvicorn
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from rich.console import Console
 
+from model.predictions import Predictions
 from shared.analytics import KPIS
+from shared.lake import Lake
 from shared.settings import Settings
 from shoplake.api import create_app
-from shoplake.dashboard import write_dashboard
+from shoplake.dashboard import build_snapshot, render_page, write_dashboard
 from shoplake.demo import run_demo
 from shoplake.services import Services
 
@@ -49,12 +52,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 LOCALE = "en-US"
 """The page formats numbers in the browser's locale: en-US is what `shown` writes."""
-CHARTS = ("chart-revenue", "chart-funnel", "chart-customers", "chart-products", "chart-clv",
-          "chart-ingest")
+CHARTS = ("chart-revenue", "chart-forecast", "chart-funnel", "chart-customers",
+          "chart-products", "chart-clv", "chart-ingest")
 FUNNEL_LABELS = {"sessions": "Sessions", "product_view": "Viewed a product",
                  "add_to_cart": "Added to cart", "purchase": "Purchased"}
 MONEY = {"net_revenue", "average_order_value"}
 PERCENT = {"conversion_rate"}
+AT_RISK_BELOW = 0.99999
+"""Five weeks of 150 sessions a day are too little for BG/NBD to see anyone lapse (every
+probability of being active is above 0.9999): a threshold this strict puts the least likely
+customers at risk, so that the panel has rows to show."""
 
 
 # -- fixtures: a demo lake, the API on it, one browser ----------------------------------
@@ -63,7 +70,7 @@ PERCENT = {"conversion_rate"}
 def demo_lake(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Five weeks of a small shop, as `shoplake demo` runs it: ingested, refreshed, trained."""
     root = tmp_path_factory.mktemp("dashboard-demo")
-    settings = Settings(lake_url=str(root / "lake"))
+    settings = Settings(lake_url=str(root / "lake"), customer_at_risk_below=AT_RISK_BELOW)
     run_demo(settings, days=35, sessions_per_day=150, poison_rate=0.005, out=root / "out",
              seed=7, console=Console(file=io.StringIO(), width=120))
     return settings.lake_url
@@ -296,6 +303,52 @@ def assert_shows(page: Page, api: httpx.Client) -> dict[str, dict[str, Any]]:
     return charts
 
 
+def assert_predictions_show(page: Page, api: httpx.Client) -> None:
+    """The forecast panel draws the API's revenue forecast for the category picked (the
+    whole shop for all), its 80% and 95% intervals as bands, and says what made it; the
+    at-risk table lists the API's customers at risk."""
+    category = page_filters(page)["category"]
+    response = api.get("/api/forecasts/revenue", params={"category": category} if category
+                       else {})
+    assert response.status_code == 200, response.text
+    forecast = response.json()
+    option = options(page)["chart-forecast"]
+    assert option, f"no forecast chart for {category!r}"
+    days = [day["date"] for day in forecast["days"]]
+    axis = option["x"][0]
+    assert axis[-len(days):] == days and len(axis) > len(days)  # recent actuals first
+    drawn = {name: values[-len(days):] for name, values in series(option).items()}
+    assert drawn["Forecast"] == pytest.approx([day["revenue"] for day in forecast["days"]])
+    for level in ("80", "95"):
+        # A band: the interval's width stacked on its lower bound.
+        assert drawn[f"{level}% lower bound"] == pytest.approx(
+            [day[f"lo_{level}"] for day in forecast["days"]])
+        assert drawn[f"{level}% interval"] == pytest.approx(
+            [day[f"hi_{level}"] - day[f"lo_{level}"] for day in forecast["days"]])
+    stacks = page.evaluate("""() => window.shoplake.charts["chart-forecast"].getOption()
+      .series.map(s => [s.name, s.stack || null])""")
+    assert [stack for _, stack in stacks] == ["band 95"] * 2 + ["band 80"] * 2 + [None, None]
+    actual = series(option)["Actual"]
+    assert any(actual[:-len(days)]) and not any(actual[-len(days):])
+    summary = page.inner_text("#forecast-summary")
+    backtest = forecast["backtest"]
+    assert forecast["as_of"] in summary and forecast["method"] in summary
+    assert (f"MASE {backtest['mase']:.2f} against seasonal naive's "
+            f"{backtest['baseline_mase']:.2f}") in summary
+
+    at_risk = api.get("/api/customers/at-risk?limit=10").json()
+    assert at_risk["customers"], "the demo's lake has no customer at risk"
+    shown_rows = page.eval_on_selector_all("#at-risk tbody tr[data-customer]", """rows =>
+      rows.map(r => [...r.cells].map(c => c.textContent))""")
+    assert shown_rows == [[row["customer_id"], shown("net_revenue", row["revenue"]),
+                           f"{row['orders']:,}", row["last_purchase"],
+                           shown("conversion_rate", row["probability_alive"]),
+                           shown("net_revenue", row["predicted_value_12m"])]
+                          for row in at_risk["customers"]]
+    assert f"{at_risk['customers_at_risk']:,} of the {at_risk['customers_valued']:,}" in (
+        page.inner_text("#at-risk-summary"))
+
+
 def period_days(answer: dict[str, Any]) -> list[str]:
     """Every day of the answer's period, as the daily charts' axes list them."""
     first, last = (date.fromisoformat(answer["filters"][end]) for end in ("from", "to"))
@@ -336,6 +389,7 @@ def test_the_served_dashboard_draws_every_panel_with_the_apis_numbers(
     charts = assert_shows(page, api)
 
     assert_drawn(page, charts)
+    assert_predictions_show(page, api)
     assert dashboard.errors == []
     page.screenshot(path=output / "desktop.png", full_page=True)
 
@@ -371,6 +425,7 @@ def test_moving_the_filters_redraws_the_panels_with_the_apis_answers(
             page.evaluate("window.shoplake.answers.top_products.rows")} == {category}
     assert limited["chart-products"]["series"] != custom["chart-products"]["series"]
     assert_drawn(page, limited)
+    assert_predictions_show(page, api)  # the category's forecast
     assert dashboard.errors == []
     page.screenshot(path=output / "filtered.png", full_page=True)
 
@@ -417,8 +472,57 @@ def test_the_written_file_shows_the_snapshot_offline(
     assert headline_values(page) == {row["metric"]: shown(row["metric"], row["value"])
                                      for row in headline["rows"]}
     assert_drawn(page, options(page))
+    assert_predictions_show(page, api)
+    redrawn(page, lambda: page.select_option("#category", index=2))
+    assert_predictions_show(page, api)
     assert offline.errors == []
     page.screenshot(path=output / "offline.png", full_page=True)
+
+
+def test_before_any_prediction_the_panels_say_so_and_the_page_is_ready(
+        browser: Browser, opened: Callable[..., Opened], server: str, services: Services,
+        tmp_path: Path) -> None:
+    """The prediction routes answer 404 until the nightly run has made them (here the
+    browser is answered so, as on a lake without them): the two panels say it, the rest of
+    the page is drawn, and it still redraws when the filters move. A file written then
+    says it too."""
+    context = browser.new_context(locale=LOCALE, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    no_run = {"error": "not_found", "message": "curated/forecast_revenue does not exist yet"}
+    page.route("**/api/forecasts/revenue*", lambda route: route.fulfill(
+        status=404, json={**no_run, "categories": ["Garden"]} if "category=" in route.request.url
+        else no_run))
+    page.route("**/api/customers/at-risk*", lambda route: route.fulfill(status=404,
+                                                                       json=no_run))
+    try:
+        page.goto(f"{server}/api/dashboard")
+        settled(page)
+        assert page.inner_text("#chart-forecast") == (
+            "No forecast yet: the nightly run (or shoplake forecast) makes them.")
+        assert page.inner_text("#at-risk tbody") == (
+            "No customer values yet: the nightly run (or shoplake forecast) makes them.")
+        assert page.is_hidden("#banner")
+        assert page.evaluate("Object.keys(window.shoplake.charts)").count("chart-forecast") == 0
+
+        category = page.eval_on_selector_all("#category option", "o => o[1].value")
+        redrawn(page, lambda: page.select_option("#category", category))
+        assert page.inner_text("#chart-forecast").startswith(f"No forecast for {category}:")
+        assert page.inner_text("#forecast-summary") == ""
+        assert errors == []
+    finally:
+        context.close()
+
+    nothing = Predictions(Lake.open(str(tmp_path / "no-predictions")))
+    path = tmp_path / "dashboard.html"
+    path.write_text(render_page(api="", snapshot=build_snapshot(services.kpis, None, nothing)))
+    offline = opened(path.as_uri(), viewport={"width": 1280, "height": 900})
+    assert offline.page.inner_text("#chart-forecast").startswith(
+        "No forecast when this file was written")
+    assert offline.page.inner_text("#at-risk tbody").startswith(
+        "No customer values when this file was written")
+    assert offline.errors == []
 
 
 def test_at_a_phone_width_the_page_fits_and_the_charts_are_drawn(

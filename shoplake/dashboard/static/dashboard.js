@@ -1,6 +1,8 @@
 // The dashboard: every panel shows one KPI answer of the API (GET {api}/kpis/{name}) for
-// the period and category picked. In a file written by `shoplake dashboard --out`, the
-// answers for each listed period and category travel inside the page (config.snapshot).
+// the period and category picked; the forecast and at-risk panels show the nightly run's
+// predictions (GET {api}/forecasts/revenue, GET {api}/customers/at-risk). In a file written
+// by `shoplake dashboard --out`, the answers for each listed period and category, and the
+// predictions, travel inside the page (config.snapshot).
 (function () {
   "use strict";
   const config = JSON.parse(document.getElementById("shoplake-config").textContent);
@@ -34,7 +36,10 @@
   async function getJson(path) {
     const response = await fetch(apiUrl(path), { headers: { Accept: "application/json" } });
     const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.message || response.status + " " + response.statusText);
+    if (!response.ok) {
+      throw Object.assign(new Error(body.message || response.status + " " + response.statusText),
+        { status: response.status, body });
+    }
     return body;
   }
 
@@ -57,11 +62,11 @@
 
   // -- charts -----------------------------------------------------------------------
 
-  function chart(id, option, hasData) {
+  function chart(id, option, hasData, empty = "No data for this period.") {
     const element = $(id);
     if (!hasData) {
       if (charts[id]) { charts[id].dispose(); delete charts[id]; }
-      element.innerHTML = '<p class="empty">No data for this period.</p>';
+      element.innerHTML = '<p class="empty">' + escape(empty) + "</p>";
       return;
     }
     if (!charts[id]) {
@@ -204,6 +209,147 @@
     }, rows.length > 0);
   }
 
+  // -- predictions: the revenue forecast, the customers at risk -----------------------
+  // Not there before the first nightly run (the API answers 404): the panel says so, and
+  // the page is still ready. Any other failure is reported as a KPI's is.
+
+  const NO_RUN = "the nightly run (or shoplake forecast) makes them.";
+  const RECENT_DAYS = 28; // actual revenue shown before the forecast
+
+  async function forecast() {
+    const category = $("category").value;
+    if (snapshot) {
+      const forecasts = snapshot.forecasts || {};
+      if (category in forecasts) return forecasts[category];
+      return { missing: Object.keys(forecasts).length ? "This file holds no forecast for " + category + "."
+        : "No forecast when this file was written: " + NO_RUN };
+    }
+    try {
+      return await getJson("forecasts/revenue" + (category ? "?" + new URLSearchParams({ category }) : ""));
+    } catch (error) {
+      if (error.status !== 404) throw error;
+      return { missing: error.body && error.body.categories
+        ? "No forecast for " + category + ": categories are forecast once they have enough sales history."
+        : "No forecast yet: " + NO_RUN };
+    }
+  }
+
+  async function atRisk() {
+    if (snapshot) return snapshot.at_risk || { missing: "No customer values when this file was written: " + NO_RUN };
+    try {
+      return await getJson("customers/at-risk?limit=10");
+    } catch (error) {
+      if (error.status !== 404) throw error;
+      return { missing: "No customer values yet: " + NO_RUN };
+    }
+  }
+
+  function addDays(day, days) {
+    const date = new Date(day + "T00:00:00Z");
+    date.setUTCDate(date.getUTCDate() + days);
+    return date.toISOString().slice(0, 10);
+  }
+
+  // The forecast after the actual revenue of its last weeks (where the period shown has
+  // them: `revenue`, this render's revenue_by_category answer); the intervals are bands,
+  // each the area of a series stacked on an invisible one at its lower bound.
+  function drawForecast(answer, revenue) {
+    const summary = $("forecast-summary");
+    if (answer.missing) {
+      summary.textContent = "";
+      chart("chart-forecast", null, false, answer.missing);
+      return;
+    }
+    const first = answer.days[0].date;
+    const last = answer.days[answer.days.length - 1].date;
+    const actual = {};
+    let start = first;
+    if (revenue && (revenue.filters.category || null) === answer.category) {
+      revenue.rows.forEach((row) => { actual[row.order_date] = (actual[row.order_date] || 0) + row.net_revenue; });
+      const from = [addDays(answer.as_of, 1 - RECENT_DAYS), revenue.filters.from].sort()[1];
+      const to = [answer.as_of, revenue.filters.to].sort()[0];
+      if (from <= to) start = from;
+    }
+    const days = [];
+    for (let day = start; day <= last; day = addDays(day, 1)) days.push(day);
+    const ahead = Object.fromEntries(answer.days.map((row) => [row.date, row]));
+    const pick = (value) => days.map((day) => (ahead[day] ? value(ahead[day]) : null));
+    const recent = days.map((day) => (day < first && day <= revenue?.filters.to ? actual[day] ?? 0 : null));
+    const colour = "#aa3377";
+    // Each band in its own shade (its legend's too): rgba of the forecast's colour.
+    const band = (level, alpha) => {
+      const lo = "lo_" + level, hi = "hi_" + level;
+      const common = { type: "line", stack: "band " + level, stackStrategy: "all", showSymbol: false,
+        lineStyle: { opacity: 0 }, color: "rgba(170, 51, 119, " + alpha + ")", tooltip: { show: false } };
+      return [
+        { ...common, name: level + "% lower bound", data: pick((row) => row[lo]) },
+        { ...common, name: level + "% interval", areaStyle: { opacity: 1 },
+          data: pick((row) => (row[lo] == null || row[hi] == null ? null : row[hi] - row[lo])) },
+      ];
+    };
+    const range = (row, level) => (row["lo_" + level] == null ? ""
+      : "<br>" + level + "%: " + money.format(row["lo_" + level]) + " – " + money.format(row["hi_" + level]));
+    chart("chart-forecast", {
+      legend: { top: 0, data: ["Actual", "Forecast", { name: "80% interval", icon: "rect" }, { name: "95% interval", icon: "rect" }] },
+      grid: LEGEND_GRID,
+      xAxis: { type: "category", data: days, boundaryGap: false },
+      yAxis: { ...VALUE_AXIS, name: "net revenue" },
+      tooltip: { trigger: "axis", confine: true, formatter: (points) => {
+        const day = days[points[0].dataIndex];
+        const row = ahead[day];
+        if (!row) return day + "<br>actual " + money.format(actual[day] ?? 0);
+        return day + "<br>forecast " + money.format(row.revenue) + range(row, 80) + range(row, 95);
+      } },
+      series: [
+        ...band(95, 0.15), ...band(80, 0.25),
+        { name: "Forecast", type: "line", color: colour, showSymbol: false, lineStyle: { type: "dashed" },
+          data: pick((row) => row.revenue) },
+        { name: "Actual", type: "line", color: COLOURS[0], showSymbol: false, data: recent },
+      ],
+    }, answer.days.length > 0);
+    const backtest = answer.backtest || {};
+    let text = (answer.category || "Whole shop") + ": forecast as of " + answer.as_of + " by " + answer.method;
+    if (backtest.mase != null && backtest.baseline_mase != null) {
+      text += "; in the backtest, MASE " + backtest.mase.toFixed(2) + " against seasonal naive's "
+        + backtest.baseline_mase.toFixed(2);
+    }
+    if (backtest.coverage_80 != null) text += "; its 80% intervals held " + percent.format(backtest.coverage_80) + " of the days";
+    summary.textContent = text + ".";
+    Object.assign(summary.dataset, { asOf: answer.as_of, method: answer.method, modelVersion: answer.model_version });
+  }
+
+  function drawAtRisk(answer) {
+    const body = $("at-risk").tBodies[0];
+    const empty = (text) => {
+      const td = body.insertRow().insertCell();
+      td.colSpan = 6;
+      td.className = "empty";
+      td.textContent = text;
+    };
+    body.replaceChildren();
+    if (answer.missing) {
+      $("at-risk-summary").textContent = "";
+      empty(answer.missing);
+      return;
+    }
+    $("at-risk-summary").textContent = number.format(answer.customers_at_risk) + " of the "
+      + number.format(answer.customers_valued) + " customers valued are at risk"
+      + (answer.as_of ? " (as of " + answer.as_of + ")" : "") + ".";
+    answer.customers.forEach((row) => {
+      const tr = body.insertRow();
+      tr.tabIndex = 0;
+      tr.dataset.customer = row.customer_id;
+      [[row.customer_id, ""], [money.format(row.revenue), "num"], [number.format(row.orders), "num"],
+        [row.last_purchase, ""], [percent.format(row.probability_alive), "num"],
+        [money.format(row.predicted_value_12m), "num"]].forEach(([text, kind]) => {
+        const td = tr.insertCell();
+        td.textContent = text;
+        if (kind) td.className = kind;
+      });
+    });
+    if (!answer.customers.length) empty("No customer is at risk.");
+  }
+
   // -- headline, tables, recommendations ---------------------------------------------
 
   function drawHeadline(answer) {
@@ -256,7 +402,7 @@
       let answer;
       if (snapshot) {
         answer = snapshot.recommendations[customer];
-        if (!answer) throw new Error("this file holds the top customers' recommendations only; serve the dashboard (shoplake serve) for any customer");
+        if (!answer) throw new Error("this file holds the listed customers' recommendations only; serve the dashboard (shoplake serve) for any customer");
       } else {
         answer = await getJson("recommendations/" + encodeURIComponent(customer) + "?k=5");
       }
@@ -285,10 +431,11 @@
   async function render() {
     const ticket = ++pending;
     document.body.dataset.state = "loading";
-    const results = await Promise.allSettled(Object.keys(PANELS).map((name) => kpi(name)));
+    const names = Object.keys(PANELS);
+    const [predicted, risk, ...results] = await Promise.allSettled([forecast(), atRisk(), ...names.map((name) => kpi(name))]);
     if (ticket !== pending) return; // a newer filter change is on its way
     const failures = [];
-    Object.keys(PANELS).forEach((name, index) => {
+    names.forEach((name, index) => {
       const result = results[index];
       if (result.status === "fulfilled") {
         answers[name] = result.value;
@@ -296,6 +443,14 @@
       } else {
         failures.push(name + ": " + result.reason.message);
       }
+    });
+    const revenue = results[names.indexOf("revenue_by_category")];
+    [["forecast", predicted, (answer) => drawForecast(answer, revenue.status === "fulfilled" ? revenue.value : null)],
+      ["at_risk", risk, drawAtRisk]].forEach(([name, result, draw]) => {
+      const answer = result.status === "fulfilled" ? result.value : { missing: "Could not be loaded: " + result.reason.message };
+      if (result.status !== "fulfilled") failures.push(name + ": " + result.reason.message);
+      answers[name] = answer;
+      draw(answer);
     });
     $("banner").hidden = failures.length === 0;
     $("banner").textContent = failures.length ? "Some panels could not be loaded — " + failures.join("; ") : "";
@@ -344,13 +499,15 @@
     }));
     $("category").addEventListener("change", render);
     $("customer-form").addEventListener("submit", (event) => { event.preventDefault(); showRecommendations($("customer").value); });
-    $("top-customers").addEventListener("click", (event) => {
-      const row = event.target.closest("tr[data-customer]");
-      if (row) showRecommendations(row.dataset.customer);
-    });
-    $("top-customers").addEventListener("keydown", (event) => {
-      const row = event.target.closest("tr[data-customer]");
-      if (row && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); showRecommendations(row.dataset.customer); }
+    ["top-customers", "at-risk"].forEach((id) => {
+      $(id).addEventListener("click", (event) => {
+        const row = event.target.closest("tr[data-customer]");
+        if (row) showRecommendations(row.dataset.customer);
+      });
+      $(id).addEventListener("keydown", (event) => {
+        const row = event.target.closest("tr[data-customer]");
+        if (row && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); showRecommendations(row.dataset.customer); }
+      });
     });
     window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
     await render();

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model.customer_value import TABLE as CUSTOMER_VALUE_TABLE
-from model.forecast.tables import REGISTRY_KIND, REVENUE_TABLE, SHOP, UNITS_TABLE
+from model.forecast.tables import BOUNDS, REGISTRY_KIND, REVENUE_TABLE, SHOP, UNITS_TABLE
 from model.predictions import Predictions
 from model.run_registry import RunRegistry
 from shared.lake import Lake, Zone
@@ -31,8 +31,6 @@ from shoplake.api.forecasts import (
 from shoplake.services import Services
 from tests.model.conftest import TRAINED_AT, copy_lake
 from tests.shoplake.api.lakes import lake_settings
-
-BOUNDS = ("lo_80", "hi_80", "lo_95", "hi_95")
 
 
 @pytest.fixture(scope="session")
