@@ -147,8 +147,9 @@ class StepFailed(RuntimeError):
 def nightly(config: NightlyInput) -> Generator[Request, Any, Summary]:
     """The nightly run. A failed step ends it with the failure in the summary: the refresh
     resumes from its pending plan next time, and the champion stays unless a challenger
-    was promoted. A failed prediction step (forecasts, customer value) is only noted. Every step holds the lake's writer lease for the run; the last one, in
-    success or failure, hands it back."""
+    was promoted. A failed prediction step (forecasts, customer value) is only noted.
+    Every step holds the lake's writer lease for the run; the last one, in success or
+    failure, hands it back."""
     summary = Summary()
     step = PLAN
     try:

@@ -8,9 +8,10 @@ parameters are the run's record in `models/customer_value/<version>.json`.
 
 BG/NBD (Fader, Hardie & Lee 2005, "Counting your customers the easy way") models repeat
 purchases and drop-out; Gamma-Gamma (Fader, Hardie & Lee 2005, "RFM and CLV") the value of a
-purchase. Both are fitted and evaluated by `lifetimes`; time is counted in days, and a
-purchase is a day with purchases (`sql/customer_purchases.sql`). `holdout_check` measures
-BG/NBD against the purchases that followed a calibration period, beside a naive baseline.
+purchase. Both are fitted and evaluated by `lifetimes` (BG/NBD's expected purchases by
+`model.bgnbd`, defined where lifetimes' are NaN); time is counted in days, and a purchase is a
+day with purchases (`sql/customer_purchases.sql`). `holdout_check` measures BG/NBD against
+the purchases that followed a calibration period, beside a naive baseline.
 """
 
 from __future__ import annotations
@@ -142,14 +143,14 @@ class CustomerModels:
 def fit_purchase_model(frequency: np.ndarray, recency: np.ndarray, T: np.ndarray
                        ) -> BetaGeoFitter:
     """BG/NBD on customers' (repeat purchases, recency, age)."""
-    from lifetimes import BetaGeoFitter
+    from model.bgnbd import BgNbdFitter
 
     # Customers with one history are one row weighted by their number: the same likelihood,
     # and whole days make histories few (100k customers, some thousands of rows).
     patterns, weights = np.unique(np.column_stack([frequency, recency, T]).astype(float),
                                   axis=0, return_counts=True)
-    return _fit(BetaGeoFitter, 4, lambda model, **options: model.fit(
-        patterns[:, 0], patterns[:, 1], patterns[:, 2], weights=weights, **options))
+    return _fit(BgNbdFitter, 4, lambda model: model.fit(
+        patterns[:, 0], patterns[:, 1], patterns[:, 2], weights=weights))
 
 
 def fit_spend_model(frequency: np.ndarray, monetary_value: np.ndarray) -> GammaGammaFitter:
@@ -157,8 +158,8 @@ def fit_spend_model(frequency: np.ndarray, monetary_value: np.ndarray) -> GammaG
     from lifetimes import GammaGammaFitter
 
     repeat = (frequency > 0) & (monetary_value > 0)
-    return _fit(GammaGammaFitter, 3, lambda model, **options: model.fit(
-        frequency[repeat], monetary_value[repeat], **options))
+    return _fit(GammaGammaFitter, 3, lambda model: model.fit(
+        frequency[repeat], monetary_value[repeat]))
 
 
 def fit_customer_models(frequency: np.ndarray, recency: np.ndarray, T: np.ndarray,
@@ -168,7 +169,7 @@ def fit_customer_models(frequency: np.ndarray, recency: np.ndarray, T: np.ndarra
 
 
 def _fit(model: Callable[..., Fitter], parameters: int,
-         fit: Callable[..., Fitter]) -> Fitter:
+         fit: Callable[[Fitter], Fitter]) -> Fitter:
     """A plain maximum-likelihood fit, or a bounded one when that does not converge (the
     fitter's `bounded_` says which)."""
     from lifetimes.utils import ConvergenceError
@@ -181,11 +182,19 @@ def _fit(model: Callable[..., Fitter], parameters: int,
         try:
             fitted, bounded = fit(model(penalizer_coef=0.0)), False
         except ConvergenceError:
-            fitted = fit(model(penalizer_coef=0.0),
-                         bounds=[(-LOG_BOUND, LOG_BOUND)] * parameters)
-            bounded = True
+            fitted, bounded = fit(_bounded(model(penalizer_coef=0.0), parameters)), True
     fitted.bounded_ = bounded  # beside lifetimes' own fitted attributes (params_, …)
     return fitted
+
+
+def _bounded(fitter: Fitter, parameters: int) -> Fitter:
+    """`fitter` with its search bounded to ±LOG_BOUND on every log-parameter. The bounds go
+    where lifetimes hands them to scipy: GammaGammaFitter.fit passes its own (None) there,
+    so they cannot be given to `fit`."""
+    minimize = fitter._fit
+    bounds = [(-LOG_BOUND, LOG_BOUND)] * parameters
+    fitter._fit = lambda *args, **options: minimize(*args, **{**options, "bounds": bounds})
+    return fitter
 
 
 def predict(models: CustomerModels, summary: pa.Table) -> dict[str, np.ndarray]:
@@ -196,6 +205,11 @@ def predict(models: CustomerModels, summary: pa.Table) -> dict[str, np.ndarray]:
     f, r, t, m = (pd.Series(summary[name].to_numpy(), dtype=float)
                   for name in ("frequency", "recency", "T", "monetary_value"))
     bgf, ggf = models.purchases, models.spend
+    # Gamma-Gamma models positive spend (and was fitted on it): a repeat buyer whose repeat
+    # days were worth nothing or less (free items, adjustments) shows none of theirs, and is
+    # expected to spend the population's mean, as a one-time buyer is.
+    p, q, v = ggf.params_[["p", "q", "v"]]
+    m = m.where(m > 0, v * p / (q - 1))
     predictions = {
         "expected_purchases_90d": np.asarray(
             bgf.conditional_expected_number_of_purchases_up_to_time(90, f, r, t)),
@@ -214,7 +228,8 @@ def predict_customer_value(lake: Lake, now: datetime, *, at_risk_below: float = 
                            ) -> CustomerValueResult:
     """Fit on every purchase up to the data's latest order date (the data's clock, not the
     wall's) and replace `curated/customer_value`; skipped (nothing written) without enough
-    history to fit."""
+    history to fit, when the fits do not converge, when spend has no finite mean, or when
+    the fit's predictions are not finite."""
     if not lake.table_exists(Zone.CURATED, "fact_sales"):
         return CustomerValueResult(None, 0, 0, None, skipped="curated/fact_sales does not "
                                    "exist yet: land order exports and refresh first")
@@ -226,8 +241,10 @@ def predict_customer_value(lake: Lake, now: datetime, *, at_risk_below: float = 
     if (reason := _unfit_reason(summary)) is not None:
         return CustomerValueResult(None, 0, 0, as_of.isoformat(), skipped=reason)
 
-    models = fit_customer_models(*_arrays(summary))
-    predictions = predict(models, summary)
+    fitted = _fit_and_predict(summary)
+    if isinstance(fitted, str):
+        return CustomerValueResult(None, 0, 0, as_of.isoformat(), skipped=fitted)
+    models, predictions = fitted
     # BG/NBD lets a customer drop out only just after a repeat purchase, so a one-time
     # buyer is never at risk: their low expected purchases say it instead.
     at_risk = predictions["probability_alive"] < at_risk_below
@@ -246,6 +263,25 @@ def predict_customer_value(lake: Lake, now: datetime, *, at_risk_below: float = 
             "time_unit": "day",
         })
     return CustomerValueResult(version, summary.num_rows, int(at_risk.sum()), as_of.isoformat())
+
+
+def _fit_and_predict(summary: pa.Table) -> tuple[CustomerModels, dict[str, np.ndarray]] | str:
+    """The models fitted on `summary` and their predictions, or why there are none."""
+    from lifetimes.utils import ConvergenceError
+
+    try:
+        models = fit_customer_models(*_arrays(summary))
+    except ConvergenceError:  # the bounded retry too: its search ended on a flat ridge
+        return ("the models did not converge, even with their parameters bounded: the "
+                "purchase histories are too alike to fit")
+    if (q := float(models.spend.params_["q"])) <= 1:
+        # Gamma-Gamma's mean spend, v p / (q - 1), is infinite, and so are expected values.
+        return (f"spend varies too widely between customers for Gamma-Gamma (q = {q:.3f}, "
+                "at most 1: no finite mean spend)")
+    try:
+        return models, predict(models, summary)
+    except FloatingPointError as error:  # a degenerate fit: no values rather than NaN
+        return str(error)
 
 
 def holdout_check(lake: Lake, calibration_end: date, holdout_days: int) -> HoldoutReport:
@@ -328,8 +364,9 @@ def _arrays(summary: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
 
 
 def _require_finite(predictions: dict[str, np.ndarray], parameters: dict[str, Any]) -> None:
-    """A fit that converged onto the edge of its space (a and b near 0 when nobody seems to
-    drop out) can make BG/NBD's hypergeometric term undefined: fail rather than write NaN."""
+    """A fit on the edge of its space (parameters at their bounds: histories too alike to
+    show any heterogeneity) can overflow BG/NBD's hypergeometric term: fail rather than
+    write NaN."""
     broken = [name for name, values in predictions.items() if not np.isfinite(values).all()]
     if broken:
         raise FloatingPointError(f"{', '.join(broken)} not finite with the fitted parameters "

@@ -17,7 +17,7 @@ from typing import Any
 from deltalake.exceptions import DeltaError
 
 from model.customer_value import TABLE as CUSTOMER_VALUE_TABLE
-from model.forecast.tables import REGISTRY_KIND, REVENUE_TABLE, SHOP, UNITS_TABLE
+from model.forecast.tables import REGISTRY_KIND, REVENUE_TABLE, UNITS_TABLE, series_id
 from model.run_registry import RunRegistry, UnknownRunError
 from shared.lake import Lake, Zone
 
@@ -139,7 +139,7 @@ class Predictions:
         `coverage_95` (None where not measured). Raises as `revenue_forecast` does."""
         version = self.revenue_forecast(category)[0]["model_version"]
         revenue = self._served_run(version).get("revenue") or {}
-        series = (revenue.get("series") or {}).get(SHOP if category is None else category)
+        series = (revenue.get("series") or {}).get(series_id(category))
         return _backtest(series, revenue.get("baseline"))
 
     def units_backtest(self, product_id: str) -> dict[str, float | None]:

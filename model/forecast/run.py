@@ -25,6 +25,8 @@ from model.forecast.tables import (
     SHOP,
     UNITS_SCHEMA,
     UNITS_TABLE,
+    series_id,
+    series_key,
 )
 from model.queries import curated_query
 from model.run_registry import RunRegistry
@@ -125,11 +127,12 @@ def run_forecasts(lake: Lake, now: datetime, config: ForecastConfig = ForecastCo
 
 
 def series_frame(rows: pa.Table, key: str, null_id: str | None = None) -> pd.DataFrame:
-    """A series query's rows as statsforecast reads them (unique_id, ds, y)."""
+    """A series query's rows as statsforecast reads them (unique_id, ds, y); with `null_id`,
+    ids as `series_id` gives them."""
     frame = rows.to_pandas()
     frame[ID] = frame.pop(key)
     if null_id is not None:
-        frame[ID] = frame[ID].fillna(null_id)
+        frame[ID] = [series_id(value, null_id) for value in frame[ID]]
     frame[TIME] = pd.to_datetime(frame[TIME])
     return frame[[ID, TIME, TARGET]]
 
@@ -206,7 +209,7 @@ def _revenue_table(forecasts: Forecasts, version: str, as_of: date, now: datetim
                    ) -> pa.Table:
     frame = forecasts.frame
     return pa.table({
-        "category": frame[ID].where(frame[ID] != SHOP, None),
+        "category": [series_key(uid) for uid in frame[ID]],
         "forecast_date": frame[TIME].dt.date,
         "revenue": frame["forecast"],
         **{bound: frame[bound] for bound in BOUNDS},

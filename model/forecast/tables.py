@@ -1,5 +1,5 @@
-"""The forecast's tables and records: names and schemas, light to import (the API reads
-them without loading statsforecast)."""
+"""The forecast's tables and records: names, schemas and series ids, light to import (the
+API reads them without loading statsforecast)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,19 @@ UNITS_SCHEMA = pa.schema([
     ("as_of", pa.date32()),
     ("forecast_at", UTC_TIMESTAMP),
 ])
+
+
+def series_id(key: str | None, null_id: str = SHOP) -> str:
+    """A series' id in statsforecast and the run record: its key, `null_id` for the NULL
+    key. A key starting with `null_id` gets it once more, so no key takes the NULL key's id
+    (a category named `__shop__` is not the whole shop)."""
+    if key is None:
+        return null_id
+    return null_id + key if key.startswith(null_id) else key
+
+
+def series_key(uid: str, null_id: str = SHOP) -> str | None:
+    """The key of the series `series_id` named `uid`."""
+    if uid == null_id:
+        return None
+    return uid.removeprefix(null_id) if uid.startswith(null_id) else uid

@@ -11,7 +11,9 @@ WITH lines AS (
     WHERE customer_id IS NOT NULL AND order_date <= CAST($as_of AS DATE)
 ),
 purchase_days AS (
-    SELECT customer_id, order_date, CAST(SUM(revenue) AS DOUBLE) AS value
+    -- DECIMAL until averaged: an exact sum, so the mean is the same on every read (a
+    -- parallel sum of doubles is not, and a fit on a flat likelihood can turn on it).
+    SELECT customer_id, order_date, SUM(revenue) AS value
     FROM lines
     WHERE quantity > 0 AND NOT is_return
     GROUP BY customer_id, order_date
@@ -26,7 +28,8 @@ histories AS (
         MIN(order_date) AS first_purchase,
         MAX(order_date) AS last_purchase,
         COUNT(*) - 1 AS frequency,
-        COALESCE(AVG(value) FILTER (WHERE order_date > first_purchase), 0) AS monetary_value
+        CAST(COALESCE(AVG(value) FILTER (WHERE order_date > first_purchase), 0) AS DOUBLE)
+            AS monetary_value
     FROM dated
     GROUP BY customer_id
 ),
