@@ -42,6 +42,8 @@ pytestmark = pytest.mark.slow
 def shape(write: Write) -> tuple[str, str]:
     """A write without the names a run makes up (model versions, decision stamps)."""
     target = re.sub(r"^models/decisions/.*", "models/decisions/<decision>", write.short_target)
+    # Forecast and customer-value runs are records named by their version.
+    target = re.sub(r"^models/(\w+)/\d{8}T[^/]+\.json$", r"models/\1/<version>.json", target)
     return write.method, re.sub(r"^models/\d{8}T[^/]+/", "models/<version>/", target)
 
 

@@ -194,8 +194,9 @@ def test_the_pool_packages_are_pinned_as_the_app_s() -> None:
     assert app["sqlglot"] == dev["sqlglot"]
 
 
-# Imported when present, else done without: pyarrow pickles with cloudpickle if it can.
-OPTIONAL_IMPORTS = {"cloudpickle"}
+# Imported when present, else done without: pyarrow pickles with cloudpickle if it can, and
+# pyarrow.dataset loads pandas (with pytz) when it is installed (the pool's runtime has it).
+OPTIONAL_IMPORTS = {"cloudpickle", "pandas", "pytz"}
 
 
 def test_the_pool_packages_cover_what_the_spark_job_imports() -> None:
@@ -276,8 +277,10 @@ def test_the_package_data_files_are_pyproject_s() -> None:
     data = pyproject["tool"]["setuptools"]["package-data"]
 
     assert sorted(PACKAGE_DATA) == sorted(f"shared/{pattern}" for pattern in data["shared"])
-    # shoplake's are the dashboard's page and chart library: the Spark job serves no page.
-    assert set(data) == {"shared", "shoplake"}
+    # shoplake's are the dashboard's page and chart library: the Spark job serves no page;
+    # model's are the forecasts' and customer value's queries: it runs neither.
+    assert set(data) == {"shared", "shoplake", "model"}
+    assert data["model"] == ["sql/*.sql"]
     assert all(pattern.startswith("dashboard/") for pattern in data["shoplake"])
 
 
